@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine (see README.md):
+#   make book   -- install, execute every notebook in the quick profile, write _build/html
+#   make test   -- install, run the unit tests and nbval on every notebook
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONSTRAINTS := requirements/constraints.txt
+export RMM_PROFILE ?= quick
+export RMM_PROGRESS ?= 0
+
+.PHONY: book test install notebooks bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# One stamp per extra: re-installs when pyproject.toml or the pins change.
+$(VENV)/.installed-%: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e ".[$*]"
+	touch $@
+
+install: $(VENV)/.installed-book $(VENV)/.installed-test
+
+book: $(VENV)/.installed-book
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest tests notebooks --nbval-lax
+
+# After editing a notebook's .py source: sync its .ipynb and re-execute it (outputs are committed,
+# nbval compares the cells marked NBVAL_CHECK_OUTPUT against them).
+notebooks: $(VENV)/.installed-book
+	$(BIN)/jupytext --sync notebooks/*.py
+	$(BIN)/jupytext --execute --to ipynb notebooks/*.py
+
+# Wall times of the test command, the book build and each notebook (not a test).
+bench: install
+	$(BIN)/python benchmarks/timings.py
+
+clean:
+	rm -rf _build runs

@@ -1,0 +1,118 @@
+"""Plotting helpers used by the notebooks: masks, t-SNE, similarity heatmaps, metric curves."""
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.colors import ListedColormap
+from sklearn.manifold import TSNE
+
+PRESENCE_CMAP = ListedColormap(["#d9d9d9", "#2b6cb0"])  # grey = absent, blue = present
+
+
+def plot_presence(masks: dict, modalities: Sequence[str], n_show: int = 40, ncols: int | None = None):
+    """One panel per protocol: samples as columns, modalities as rows; blue = present, grey = absent.
+    The panel title gives each modality's missing fraction over the whole split."""
+    ncols = ncols or len(masks)
+    nrows = int(np.ceil(len(masks) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 1.0 + 0.45 * len(modalities) * nrows),
+                             squeeze=False)
+    for ax, (title, mask) in zip(axes.flat, masks.items()):
+        mask = np.asarray(mask, dtype=bool)
+        ax.imshow(mask[:n_show].T, cmap=PRESENCE_CMAP, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+        ax.set_yticks(range(len(modalities)), modalities)
+        ax.set_xticks([])
+        missing = ", ".join(f"{m[0]} {1 - mask[:, j].mean():.0%}" for j, m in enumerate(modalities))
+        ax.set_title(f"{title}\nmissing: {missing}", fontsize=9)
+    for ax in list(axes.flat)[len(masks):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def tsne_embed(features, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """2-D t-SNE (scikit-learn) of ``(N, D)`` features."""
+    x = features.detach().cpu().numpy() if torch.is_tensor(features) else np.asarray(features)
+    perplexity = min(perplexity, max(2.0, (len(x) - 1) / 3))
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
+
+
+def plot_tsne(features, labels, label_names: Sequence[str] | None = None, seed: int = 0, ax=None, title=""):
+    """Scatter of a t-SNE embedding coloured by ``labels``."""
+    xy = tsne_embed(features, seed)
+    labels = np.asarray(labels)
+    ax = ax or plt.subplots(figsize=(4.5, 4))[1]
+    for k in np.unique(labels):
+        name = label_names[k] if label_names is not None else str(k)
+        ax.scatter(*xy[labels == k].T, s=8, label=name)
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.set_title(title)
+    ax.legend(fontsize=7, markerscale=2, frameon=False)
+    return ax
+
+
+def cosine_similarity_matrix(a, b) -> torch.Tensor:
+    """``(N, N)`` cosine similarities between rows of ``a`` and rows of ``b``."""
+    a, b = torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32)
+    return torch.nn.functional.normalize(a, dim=1) @ torch.nn.functional.normalize(b, dim=1).T
+
+
+def plot_similarity(matrix, row_label: str = "", col_label: str = "", ax=None, title: str = "", annotate: bool = True):
+    """Heatmap of a similarity matrix (values annotated when small)."""
+    m = np.asarray(matrix.detach().cpu() if torch.is_tensor(matrix) else matrix)
+    ax = ax or plt.subplots(figsize=(4, 3.6))[1]
+    im = ax.imshow(m, cmap="viridis")
+    if annotate and m.shape[0] <= 10:
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6, color="w")
+    ax.set_xlabel(col_label), ax.set_ylabel(row_label), ax.set_title(title)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046)
+    return ax
+
+
+def plot_metric_curve(rates, curves: dict, metric: str = "accuracy", paper: dict | None = None, ax=None, title=""):
+    """Metric against missing rate, one line per method; ``paper`` curves (the papers' reported
+    numbers) are drawn dashed and labelled as the paper's."""
+    ax = ax or plt.subplots(figsize=(5, 3.4))[1]
+    for name, values in curves.items():
+        ax.plot(np.asarray(rates) * 100, values, marker="o", label=f"{name} (ours)")
+    for name, (paper_rates, values) in (paper or {}).items():
+        ax.plot(np.asarray(paper_rates) * 100, values, ls="--", marker="x", label=f"{name} (paper)")
+    ax.set_xlabel("missing rate (%)"), ax.set_ylabel(metric), ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    return ax
+
+
+def plot_per_class(values, class_names: Sequence[str], ax=None, title: str = "", ylim=(0, 1)):
+    """Bar chart of a per-class quantity (e.g. accuracy)."""
+    ax = ax or plt.subplots(figsize=(4, 2.8))[1]
+    ax.bar(range(len(values)), values, color="#2b6cb0")
+    ax.set_xticks(range(len(values)), class_names, rotation=45, fontsize=8)
+    ax.set_ylim(*ylim), ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_benchmark_samples(dataset, n: int = 4):
+    """Each modality of ``n`` samples: the label photo, the spectrogram and the review text."""
+    names = dataset.meta.get("class_names")
+    fig, axes = plt.subplots(2, n, figsize=(2.6 * n, 4.6))
+    for i in range(n):
+        b = dataset[i]
+        label = names[int(b.label)] if names else int(b.label)
+        score = "" if b.score is None else f", score {float(b.score):+.2f}"
+        axes[0, i].imshow(b.inputs["image"][0, 0], cmap="gray_r")
+        axes[0, i].set_title(f"{label}{score}", fontsize=9)
+        axes[1, i].imshow(b.inputs["audio"][0].T, aspect="auto", origin="lower", cmap="magma")
+        axes[1, i].set_xlabel("frame", fontsize=8)
+        axes[1, i].set_title("\n".join(textwrap.wrap(b.strings["text"][0], 24)) or '""', fontsize=8)
+        for ax in axes[:, i]:
+            ax.set_xticks([]), ax.set_yticks([])
+    axes[1, 0].set_ylabel("mel bin", fontsize=8)
+    fig.tight_layout()
+    return fig
+

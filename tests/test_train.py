@@ -1,0 +1,113 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from rmm_lib import seed_everything
+from rmm_lib.baselines import make_baseline
+from rmm_lib.encoders import quick_encoders
+from rmm_lib.train import TrainConfig, Trainer
+
+
+def _concat(ds, seed, dropout=0.3):
+    seed_everything(seed)
+    return make_baseline("dropout", quick_encoders(ds, 16), 16, 6, modality_dropout=dropout)
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(small_splits, tmp_path):
+    train, val = small_splits["train"], small_splits["val"]
+    cfg = TrainConfig(epochs=4, batch_size=32, lr=3e-3, scheduler="step", step_size=2, seed=7)
+    full = Trainer(_concat(train, 0), cfg)
+    full.fit(train, val)
+
+    first = Trainer(_concat(train, 0), cfg)
+    first.fit(train, val, epochs=2, run_dir=tmp_path / "run")
+    torch.manual_seed(12345)  # disturb the global RNG: resume must restore it
+    resumed = Trainer(_concat(train, 99), cfg)  # different initial weights, overwritten by the checkpoint
+    resumed.fit(train, val, resume=tmp_path / "run" / "last.pt")
+
+    assert resumed.epoch == full.epoch == 4
+    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    strip = lambda h: [{k: v for k, v in e.items() if "second" not in k} for e in h]  # noqa: E731
+    assert strip(full.history) == strip(resumed.history)
+
+
+def test_checkpoint_loads_with_weights_only_and_record_is_json(small_splits, tmp_path):
+    train = small_splits["train"]
+    trainer = Trainer(_concat(train, 0), TrainConfig(epochs=1))
+    trainer.fit(train, run_dir=tmp_path)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert state["epoch"] == 1
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["epochs_run"] == 1 and record["config"]["epochs"] == 1
+    assert record["timings"]["samples_per_second"] > 0 and record["parameters"]["trainable"] > 0
+
+
+def test_corrupt_or_missing_checkpoint_is_refused(small_splits, tmp_path):
+    trainer = Trainer(_concat(small_splits["train"], 0), TrainConfig(epochs=1))
+    with pytest.raises(FileNotFoundError, match="No checkpoint"):
+        trainer.load_checkpoint(tmp_path / "nope.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="corrupted"):
+        trainer.load_checkpoint(bad)
+
+
+def test_early_stopping_stops_and_restores_best(small_splits):
+    train, val = small_splits["train"], small_splits["val"]
+    trainer = Trainer(_concat(train, 0), TrainConfig(epochs=20, lr=0.0, patience=2))
+    trainer.fit(train, val)
+    assert trainer.epoch == 3 and trainer.best_epoch == 1  # nothing can improve with lr = 0
+
+    trainer = Trainer(_concat(train, 0), TrainConfig(epochs=6, lr=3e-3, patience=None))
+    trainer.fit(train, val)
+    best = trainer.best_state
+    assert all(torch.equal(a, best[k]) for k, a in trainer.model.state_dict().items())
+    assert trainer.evaluate(val)["accuracy"] == pytest.approx(trainer.best_value)
+
+
+class _Hooked(nn.Module):
+    """Two optimiser steps per batch; the hook zeroes the first step's gradient."""
+
+    task = "classification"
+    steps_per_batch = 2
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(16, 6)
+        self.calls = []
+
+    def forward(self, batch):
+        return {"logits": self.lin(batch.inputs["text"].float())}
+
+    def training_step(self, batch, step):
+        self.calls.append(step)
+        return {"loss": nn.functional.cross_entropy(self(batch)["logits"], batch.label), "aux": torch.tensor(1.0)}
+
+    def before_optimizer_step(self, step):
+        if step == 0:
+            self.lin.weight.grad.zero_()
+
+
+def test_hooks_are_called_per_step(small_splits):
+    model = _Hooked()
+    trainer = Trainer(model, TrainConfig(epochs=1, batch_size=120, optimizer="sgd", momentum=0.0))
+    trainer.fit(small_splits["train"])
+    assert model.calls == [0, 1, 0, 1]
+    assert trainer.history[0]["train_aux"] == pytest.approx(2.0)  # summed over the two steps
+
+
+def test_nan_loss_stops_training_with_advice(small_splits):
+    class Broken(_Hooked):
+        def training_step(self, batch, step):
+            return {"loss": torch.tensor(float("nan"), requires_grad=True)}
+
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        Trainer(Broken(), TrainConfig(epochs=1)).fit(small_splits["train"])
+
+
+def test_bad_config_is_refused(small_splits):
+    with pytest.raises(ValueError, match="optimizer"):
+        Trainer(_concat(small_splits["train"], 0), TrainConfig(optimizer="lbfgs"))
