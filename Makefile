@@ -30,7 +30,7 @@ test: $(VENV)/.installed-test
 # nbval compares the cells marked NBVAL_CHECK_OUTPUT against them).
 notebooks: $(VENV)/.installed-book
 	$(BIN)/jupytext --sync notebooks/*.py
-	$(BIN)/jupytext --execute --to ipynb notebooks/*.py
+	$(BIN)/jupytext --update --execute --to ipynb notebooks/*.py
 
 # Wall times of the test command, the book build and each notebook (not a test).
 bench: install

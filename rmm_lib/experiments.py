@@ -22,11 +22,13 @@ def fit_baseline(
     train_presence=None,
     val_presence=None,
     progress: bool | None = None,
+    run_dir=None,
     **kwargs,
 ) -> Trainer:
     """Seed, build quick encoders and the baseline ``name`` (see
     :func:`rmm_lib.baselines.make_baseline`), then fit on ``splits["train"]`` with early stopping
-    on ``splits["val"]``. Optional presence masks are applied to train/val first."""
+    on ``splits["val"]``. Optional presence masks are applied to train/val first. With
+    ``run_dir``, checkpoints and the JSON record of the run are written there."""
     config = config or TrainConfig()
     seed_everything(config.seed)
     train, val = splits["train"], splits.get("val")
@@ -37,7 +39,7 @@ def fit_baseline(
     out_dim = len(train.meta["class_names"]) if task == "classification" else 1
     model = make_baseline(name, quick_encoders(train, dim), dim, out_dim, task=task, modality=modality, **kwargs)
     trainer = Trainer(model, config, progress=progress)
-    trainer.fit(train, val)
+    trainer.fit(train, val, run_dir=run_dir)
     return trainer
 
 

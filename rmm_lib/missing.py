@@ -133,22 +133,10 @@ def trml_setting_a(
     The paper describes only training and test; ``val_like`` chooses whether validation follows
     the training rule (default) or the test rule.
     """
-    kept = check_rate(kept, "kept (p)")
-    _, victim_name = parse_victim(victim, modalities)
-    col = check_modality(victim_name, modalities)
     if val_like not in ("train", "test"):
         raise ValueError(f"val_like must be 'train' or 'test', got {val_like!r}.")
-    rng = _rng(seed)
-    masks = {}
-    for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
-        mask = full_presence(n, modalities)
-        rule = val_like if split == "val" else split
-        if rule == "train":
-            mask[:, col] = ~_drop_exact(n, 1.0 - kept, rng)
-        else:
-            mask[:, col] = False
-        masks[split] = check_presence(mask, modalities)
-    return masks
+    rules = {"train": "partial", "val": "partial" if val_like == "train" else "absent", "test": "absent"}
+    return _trml_masks((n_train, n_val, n_test), modalities, victim, kept, seed, rules)
 
 
 def trml_setting_b(
@@ -162,14 +150,21 @@ def trml_setting_b(
 ) -> dict:
     """TRML Setting B: the victim is missing at the same rate ``1 - kept`` (the paper's p')
     in training, validation and test (Fig. 1d). Exactly ``round((1 - kept) * n)`` per split."""
+    rules = {"train": "partial", "val": "partial", "test": "partial"}
+    return _trml_masks((n_train, n_val, n_test), modalities, victim, kept, seed, rules)
+
+
+def _trml_masks(sizes, modalities, victim, kept, seed, rules: dict) -> dict:
+    """Per split: the victim kept for exactly ``round(kept * n)`` samples ("partial") or for none
+    ("absent"); every other modality present."""
     kept = check_rate(kept, "kept (p)")
     _, victim_name = parse_victim(victim, modalities)
     col = check_modality(victim_name, modalities)
     rng = _rng(seed)
     masks = {}
-    for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+    for split, n in zip(("train", "val", "test"), sizes):
         mask = full_presence(n, modalities)
-        mask[:, col] = ~_drop_exact(n, 1.0 - kept, rng)
+        mask[:, col] = ~_drop_exact(n, 1.0 - kept, rng) if rules[split] == "partial" else False
         masks[split] = check_presence(mask, modalities)
     return masks
 

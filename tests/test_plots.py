@@ -1,0 +1,42 @@
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from rmm_lib import missing, plots, widgets  # noqa: E402
+
+
+def test_presence_panels_one_per_protocol():
+    masks = {"a": missing.map_missing(50, "text", 0.7, ("image", "text")),
+             "b": missing.map_missing(50, "both", 0.7, ("image", "text"))}
+    fig = plots.plot_presence(masks, ("image", "text"), ncols=2)
+    assert len(fig.axes) == 2 and "t 70%" in fig.axes[0].get_title()
+
+
+def test_tsne_is_seeded_and_two_dimensional():
+    x = torch.randn(60, 8)
+    a, b = plots.tsne_embed(x, seed=1), plots.tsne_embed(x, seed=1)
+    assert a.shape == (60, 2) and np.allclose(a, b)
+
+
+def test_cosine_similarity_matrix():
+    a = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    sim = plots.cosine_similarity_matrix(a, torch.tensor([[3.0, 0.0], [1.0, 1.0]]))
+    assert torch.allclose(sim, torch.tensor([[1.0, 2 ** -0.5], [0.0, 2 ** -0.5]]))
+
+
+def test_static_view_evaluates_every_rate():
+    seen = []
+    fig, results = widgets.static_view(lambda r: seen.append(r) or {"v": r}, [0.0, 0.5, 0.7],
+                                       lambda res, ax, r: ax.set_title(str(res["v"])), ncols=2)
+    assert seen == [0.0, 0.5, 0.7] and len(fig.axes) == 4 and fig.axes[3].axison is False
+
+
+def test_slider_re_evaluates_when_moved():
+    pytest.importorskip("ipywidgets")
+    seen = []
+    box = widgets.missing_rate_slider(lambda r: seen.append(r) or {}, [0.1, 0.3], lambda res, ax, r: None)
+    box.children[0].value = 0.3
+    assert seen == [0.1, 0.3]
