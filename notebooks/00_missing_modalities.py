@@ -35,15 +35,16 @@
 # falls as modalities go missing -- the problem the later chapters solve.
 
 # %%
-# Setup: install rmm_lib when it is missing (Colab), then read the run profile from one place.
+# Setup: install rmm_lib when it is missing (Colab); read the run profile in one place.
 import importlib.util
 import os
 import subprocess
 import sys
 
+RMM_SOURCE = "git+https://github.com/rmm-book/rmm"
 if importlib.util.find_spec("rmm_lib") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/rmm-book/rmm"], check=True)
-# os.environ["RMM_PROFILE"] = "paper"  # uncomment for the papers' settings on a GPU
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", RMM_SOURCE], check=True)
+# os.environ["RMM_PROFILE"] = "paper"  # the papers' settings, on a GPU
 from rmm_lib import get_profile
 
 PROFILE = get_profile()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
@@ -150,7 +151,8 @@ print(f"MLA expected per-modality rate at eta=0.7, M=3: {missing.mla_expected_ra
 from rmm_lib.experiments import fit_baseline, summarize
 from rmm_lib.train import TrainConfig
 
-config = TrainConfig(epochs=PROFILE.epochs, batch_size=PROFILE.batch_size, lr=2e-3, patience=PROFILE.patience)
+config = TrainConfig(epochs=PROFILE.epochs, batch_size=PROFILE.batch_size, lr=2e-3,
+                     patience=PROFILE.patience)
 results = {}
 for modality in MODALITIES:
     lb = fit_baseline("lb", splits, config=config, modality=modality, progress=False)
@@ -184,7 +186,8 @@ from rmm_lib.experiments import evaluate_under_masks
 
 rates = [0.0, 0.1, 0.3, 0.5, 0.7]
 test_masks = {r: missing.mla_random_missing(n, MODALITIES, r, seed=1) for r in rates}
-complete_train = {r: m["accuracy"] for r, m in evaluate_under_masks(concat, test, test_masks).items()}
+under_masks = evaluate_under_masks(concat, test, test_masks)
+complete_train = {r: metrics["accuracy"] for r, metrics in under_masks.items()}
 same_rate = {}
 for r in rates:
     masks_r = missing.mla_splits({"train": len(train), "val": len(val)}, MODALITIES, r, seed=2)
@@ -220,7 +223,8 @@ slider_rates = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
 
 def evaluate_at(rate):
     masked = test.with_presence(missing.mla_random_missing(n, MODALITIES, rate, seed=1))
-    return {"per_class": per_class_accuracy(concat, masked), "accuracy": concat.evaluate(masked)["accuracy"]}
+    return {"per_class": per_class_accuracy(concat, masked),
+            "accuracy": concat.evaluate(masked)["accuracy"]}
 
 
 def draw(result, ax, rate):

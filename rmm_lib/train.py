@@ -73,6 +73,8 @@ def task_loss(task: str, logits: torch.Tensor, batch) -> torch.Tensor:
 
 
 def _target(task: str, batch) -> torch.Tensor:
+    if task == "regression" and batch.score is None:
+        raise ValueError("A regression task needs a dataset with a `score` target.")
     return batch.score if task == "regression" else batch.label
 
 
