@@ -91,3 +91,16 @@ def test_benchmark_story_holds(splits):
     soup_stew = splits["test"].subset(torch.nonzero(splits["test"].label >= 4).flatten())
     img_pc, txt_pc = per_class_accuracy(image, soup_stew, 6), per_class_accuracy(text, soup_stew, 6)
     assert np.nanmean(img_pc[4:]) < 0.65 < np.nanmean(txt_pc[4:])
+
+
+def test_select_modalities_and_subset(small_splits):
+    ds = small_splits["test"]
+    two = ds.select_modalities(["text", "image"])
+    assert two.modalities == ("text", "image") and set(two.strings) == {"text"}
+    assert torch.equal(two.inputs["image"], ds.inputs["image"])
+    part = ds.subset([3, 1])
+    assert part.ids.tolist() == [3, 1] and part.strings["text"] == [ds.strings["text"][3], ds.strings["text"][1]]
+    image_only = np.zeros((len(ds), 3), dtype=bool)
+    image_only[:, 0] = True
+    with pytest.raises(ValueError, match="no modality left"):
+        ds.with_presence(image_only).select_modalities(["text", "audio"])
