@@ -30,7 +30,7 @@ test: $(VENV)/.installed-test
 # nbval compares the cells marked NBVAL_CHECK_OUTPUT against them).
 notebooks: $(VENV)/.installed-book
 	$(BIN)/jupytext --sync notebooks/*.py
-	$(BIN)/jupytext --update --execute --to ipynb notebooks/*.py
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
 
 # Wall times of the test command, the book build and each notebook (not a test).
 bench: install

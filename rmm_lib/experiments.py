@@ -4,8 +4,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn.metrics import recall_score
 
-from .baselines import make_baseline
+from .baselines import UnimodalModel, make_baseline
 from .encoders import quick_encoders
 from .train import TrainConfig, Trainer
 from .utils import seed_everything
@@ -43,18 +44,33 @@ def fit_baseline(
     return trainer
 
 
+def linear_probe(encoder, modality: str, splits: dict, dim: int = 64, task: str = "classification",
+                 config: TrainConfig | None = None, progress: bool | None = None) -> Trainer:
+    """Train only a linear head on a frozen ``encoder`` of one modality: how much that encoder
+    alone knows, e.g. an encoder taken out of a jointly trained fusion model (modality laziness).
+    The encoder is frozen (``requires_grad=False``), so its weights stay as they were."""
+    config = config or TrainConfig(epochs=15, lr=5e-3)
+    seed_everything(config.seed)
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    out_dim = len(splits["train"].meta["class_names"]) if task == "classification" else 1
+    trainer = Trainer(UnimodalModel(encoder, modality, dim, out_dim, task), config, progress=progress)
+    trainer.fit(splits["train"], splits.get("val"))
+    return trainer
+
+
 def evaluate_under_masks(trainer: Trainer, dataset, masks: dict) -> dict:
     """``{key: metrics}`` for the dataset with each presence mask of ``masks`` applied."""
     return {key: trainer.evaluate(dataset.with_presence(mask)) for key, mask in masks.items()}
 
 
 def per_class_accuracy(trainer: Trainer, dataset, n_classes: int | None = None) -> np.ndarray:
-    """Accuracy of each class on ``dataset`` (classification models)."""
+    """Accuracy within each class on ``dataset`` (per-class recall, scikit-learn); NaN for a class
+    with no sample."""
     pred = trainer.predict(dataset)
-    y = pred["target"].numpy()
-    yhat = pred["logits"].argmax(1).numpy()
     n_classes = n_classes or int(pred["logits"].shape[1])
-    return np.array([(yhat[y == k] == k).mean() if (y == k).any() else np.nan for k in range(n_classes)])
+    return recall_score(pred["target"].numpy(), pred["logits"].argmax(1).numpy(), labels=list(range(n_classes)),
+                        average=None, zero_division=np.nan)
 
 
 def summarize(metrics: dict, keys: Sequence[str] | None = None, digits: int = 3) -> dict:
@@ -63,4 +79,4 @@ def summarize(metrics: dict, keys: Sequence[str] | None = None, digits: int = 3)
     return {k: round(float(metrics[k]), digits) for k in keys}
 
 
-__all__ = ["fit_baseline", "evaluate_under_masks", "per_class_accuracy", "summarize"]
+__all__ = ["fit_baseline", "linear_probe", "evaluate_under_masks", "per_class_accuracy", "summarize"]

@@ -5,7 +5,7 @@ import torch
 from rmm_lib import missing
 from rmm_lib.data import MultimodalDataset, make_benchmark
 from rmm_lib.data.benchmark import _digit_pools
-from rmm_lib.experiments import fit_baseline, per_class_accuracy
+from rmm_lib.experiments import fit_baseline, linear_probe, per_class_accuracy
 from rmm_lib.train import TrainConfig
 
 
@@ -78,8 +78,8 @@ def test_dataset_refuses_bad_input():
 
 
 def test_benchmark_story_holds(splits):
-    """The generative story, measured: the photo dominates, modalities are complementary, and
-    soup/stew (same label design) need the text."""
+    """The generative story, measured: the photo dominates, modalities are complementary, joint
+    training under-uses the text (laziness), and soup/stew (same label design) need the text."""
     cfg = TrainConfig(epochs=8, lr=2e-3, seed=0)
     image = fit_baseline("lb", splits, config=cfg, modality="image")
     text = fit_baseline("lb", splits, config=cfg, modality="text")
@@ -87,6 +87,12 @@ def test_benchmark_story_holds(splits):
     acc = {k: t.evaluate(splits["test"])["accuracy"] for k, t in (("image", image), ("text", text), ("all", concat))}
     assert acc["image"] > acc["text"] + 0.05
     assert acc["all"] > acc["image"] + 0.05
+    # laziness: the text encoder of the joint model knows less than text trained alone
+    # (measured gaps 0.065-0.09 over benchmark seeds 0-2 at 12 epochs)
+    before = [p.detach().clone() for p in concat.model.encoders["text"].parameters()]
+    probe = linear_probe(concat.model.encoders["text"], "text", splits)
+    assert probe.evaluate(splits["test"])["accuracy"] < acc["text"] - 0.03
+    assert all(torch.equal(a, b) for a, b in zip(before, concat.model.encoders["text"].parameters()))
     # soup and stew share digit 7: the photo cannot separate them, the text can
     soup_stew = splits["test"].subset(torch.nonzero(splits["test"].label >= 4).flatten())
     img_pc, txt_pc = per_class_accuracy(image, soup_stew, 6), per_class_accuracy(text, soup_stew, 6)
