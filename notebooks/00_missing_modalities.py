@@ -45,10 +45,9 @@ RMM_SOURCE = "git+https://github.com/rmm-book/rmm"
 if importlib.util.find_spec("rmm_lib") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", RMM_SOURCE], check=True)
 # os.environ["RMM_PROFILE"] = "paper"  # the papers' settings, on a GPU
-from rmm_lib import get_profile
+from rmm_lib.notebook import setup
 
-PROFILE = get_profile()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
-print(f"profile: {PROFILE.name}")
+PROFILE = setup()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
 
 # %% [markdown]
 # ## The embedded benchmark
