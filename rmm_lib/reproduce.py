@@ -97,3 +97,33 @@ def load_record(key: str, out_dir="runs") -> dict | None:
         return None
     record = json.loads(path.read_text())
     return None if record.get("synthetic") else record
+
+
+def expected_time(spec: TableSpec) -> str:
+    if spec.gpu_minutes is None:
+        return ("not measured yet (no GPU was lent when this page was written); "
+                f"`python -m rmm_lib smoke {spec.key} --steps 20` on your GPU prints steps/s and peak memory")
+    return f"about {spec.gpu_minutes:g} minutes on one GPU (from a measured smoke run)"
+
+
+def table_section(spec: TableSpec, runs_dir="runs") -> str:
+    """One table's block on the "Reproducing the papers" page (markdown)."""
+    from .data.registry import DATASETS
+
+    record = load_record(spec.key, runs_dir)
+    dataset = DATASETS[spec.dataset].title if spec.dataset in DATASETS else spec.dataset
+    backbones = ", ".join(f"{m}: `{b}`" for m, b in spec.backbones.items()) or "-"
+    where = (f"`{runs_dir}/{spec.key}/result.json`, run on {record['environment'].get('gpu') or record['device']} "
+             f"in {record['wall_s'] / 60:.0f} min" if record else
+             f"not run yet; the command writes `{runs_dir}/{spec.key}/result.json` and `table.md`, and this page shows them")
+    lines = [
+        f"### {spec.key}: {spec.title}", "",
+        f"- **Command:** `{command(spec)}`",
+        f"- **Dataset:** {dataset} (`{spec.dataset}`); **backbones:** {backbones}",
+        f"- **Protocol:** {spec.protocol or '-'}",
+        f"- **Expected time:** {expected_time(spec)}",
+        f"- **Our numbers:** {where}",
+    ]
+    if spec.notes:
+        lines.append(f"- **Notes:** {spec.notes}")
+    return "\n".join(lines) + "\n\n" + markdown_table(spec, record["ours"] if record else None)

@@ -128,3 +128,17 @@ def test_paper_setup_mounts_drive_on_colab(monkeypatch, capsys):
     assert mounted == ["/content/drive"] and profile.data_root == "/content/drive/MyDrive/rmm_data"
     assert "data root: /content/drive/MyDrive/rmm_data (does not exist yet)" in capsys.readouterr().out
     # setup exported RMM_DATA_ROOT; the delenv above restores the original value at teardown
+
+
+def test_reproduction_section_fills_itself_once_run(toy, tmp_path):
+    from rmm_lib.reproduce import run_table, table_section
+
+    before = table_section(toy, tmp_path)
+    assert "python -m rmm_lib run toy.table1" in before and "not measured yet" in before and "not run yet" in before
+    _iemocap(tmp_path / "data" / "iemocap" / "raw")
+    iemocap.prepare(tmp_path / "data")
+    from rmm_lib.data import load_splits
+
+    record = run_table(toy, load_splits("iemocap", tmp_path / "data"), out_dir=tmp_path, epochs=2)
+    after = table_section(toy, tmp_path)
+    assert f"| Multi | Acc | 78.92 | {round(record['ours']['Multi']['Acc'], 2)} |" in after and "not run yet" not in after

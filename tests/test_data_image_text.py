@@ -35,6 +35,12 @@ def test_food101_lazy_images_and_text(tmp_path):
     ids = batch.inputs["text"][1]
     assert bytes((ids[ids > 0] - 1).tolist()).decode() == "best apple pie recipe 0"
     assert test.inputs["image"].shape == (4, 3, 224, 224)  # shape known without reading any image
+    # the dataset folder moves as a whole (e.g. into Google Drive): image paths are relative to it
+    import shutil
+
+    shutil.move(tmp_path / "food101", tmp_path / "drive" / "food101")
+    moved = load_splits("food101", tmp_path / "drive", normalize=False)["test"][[3, 0]]
+    assert torch.equal(moved.inputs["image"], batch.inputs["image"])
 
 
 def test_food101_errors(tmp_path):

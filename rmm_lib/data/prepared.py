@@ -92,9 +92,15 @@ class PreparedWriter:
             kind = (kinds or {}).get(modality, "array")
             self.manifest["modalities"][modality] = {"kind": kind, "file": f"{modality}.npy"}
         for modality, paths in (image_paths or {}).items():
-            (d / f"{modality}.json").write_text(json.dumps([str(p) for p in paths]))
+            # relative to <root>/<name> when the release sits in <root>/<name>/raw, so the whole
+            # dataset folder can move (e.g. into Google Drive); absolute otherwise
+            (d / f"{modality}.json").write_text(json.dumps([self._portable(p) for p in paths]))
             self.manifest["modalities"][modality] = {"kind": "image_files", "file": f"{modality}.json"}
         self.manifest["splits"][split] = int(label.shape[0])
+
+    def _portable(self, path) -> str:
+        path, base = Path(path).resolve(), self.out.parent.resolve()
+        return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
 
     def finish(self, modality_order) -> Path:
         self.manifest["modality_order"] = list(modality_order)
@@ -359,7 +365,7 @@ def read_split(info: DatasetInfo, prepared: Path, manifest: dict, split: str, fr
         spec = manifest["modalities"][m]
         expected = tuple(info.modalities.get(m, ()))  # () = an extra array (e.g. MMSA text_ids): rows only
         if spec["kind"] == "image_files":
-            paths = _read_json(d / spec["file"])
+            paths = [str(Path(prepared).parent / p) for p in _read_json(d / spec["file"])]  # absolute paths stay
             if len(paths) != n:
                 raise PreparedDataError(f"{d / spec['file']} lists {len(paths)} images for {n} samples.")
             sources[m] = _ImageFileSource(paths, image_size, normalize)
