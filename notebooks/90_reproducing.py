@@ -104,7 +104,7 @@ if not specs:
 for paper in ("trml", "mla", "cmpt"):
     keys = sorted(k for k, s in specs.items() if s.paper == paper)
     if keys:
-        display(Markdown(f"## {paper.upper()}"))
+        display(Markdown(f"**{paper.upper()}: {len(keys)} table(s)**"))
     for key in keys:
         display(Markdown(table_section(specs[key], RUNS)))
 

@@ -33,7 +33,9 @@ def _number(value):
 
 def comparison_rows(paper: dict, ours: dict | None) -> list:
     """``[(row, column, paper, ours)]`` over every number the paper reports (and any extra of ours)."""
-    ours = ours or {}
+    # a row may be a bare number ({"Acc": 78.9}) instead of {column: number}
+    paper = {r: (v if isinstance(v, dict) else {"": v}) for r, v in (paper or {}).items()}
+    ours = {r: (v if isinstance(v, dict) else {"": v}) for r, v in (ours or {}).items()}
     rows = []
     for row in list(paper) + [r for r in ours if r not in paper]:
         columns = dict(paper.get(row, {}))
@@ -117,7 +119,7 @@ def table_section(spec: TableSpec, runs_dir="runs") -> str:
              f"in {record['wall_s'] / 60:.0f} min" if record else
              f"not run yet; the command writes `{runs_dir}/{spec.key}/result.json` and `table.md`, and this page shows them")
     lines = [
-        f"### {spec.key}: {spec.title}", "",
+        f"**{spec.key}: {spec.title}**", "",
         f"- **Command:** `{command(spec)}`",
         f"- **Dataset:** {dataset} (`{spec.dataset}`); **backbones:** {backbones}",
         f"- **Protocol:** {spec.protocol or '-'}",

@@ -142,3 +142,10 @@ def test_reproduction_section_fills_itself_once_run(toy, tmp_path):
     record = run_table(toy, load_splits("iemocap", tmp_path / "data"), out_dir=tmp_path, epochs=2)
     after = table_section(toy, tmp_path)
     assert f"| Multi | Acc | 78.92 | {round(record['ours']['Multi']['Acc'], 2)} |" in after and "not run yet" not in after
+
+
+def test_comparison_accepts_bare_numbers_and_extra_rows():
+    from rmm_lib.reproduce import comparison_rows
+
+    rows = comparison_rows({"Acc": 78.919, "Multi": {"F1": 60.0}}, {"Multi": {"F1": 55.556, "AUC": 0.9}, "Extra": 1.0})
+    assert rows == [("Acc", "", 78.92, None), ("Multi", "F1", 60.0, 55.56), ("Multi", "AUC", None, 0.9), ("Extra", "", None, 1.0)]
