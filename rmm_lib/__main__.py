@@ -39,7 +39,13 @@ def cmd_run(args) -> int:
     from .reproduce import run_table
 
     spec = get(args.key)
-    splits = load_splits(spec.dataset, args.data_root, seed=args.seed)
+    options = dict(getattr(spec, "data_options", None) or {})
+    for item in args.data_option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--data-option takes key=value, got {item!r}")
+        options[key] = value
+    splits = load_splits(spec.dataset, args.data_root, seed=args.seed, **options)
     record = run_table(spec, splits, device=_device(args.device), out_dir=args.out, epochs=args.epochs, seed=args.seed,
                        progress=not args.no_progress)
     out = Path(args.out) / spec.key
@@ -74,7 +80,8 @@ def cmd_smoke(args) -> int:
         row = {"key": key, "dataset": spec.dataset, "device": device, "steps": args.steps, "wall_s": round(wall, 2),
                "steps_per_s": round(args.steps / wall, 3), "peak_memory_mb": record["peak_memory_mb"]}
         rows.append(row)
-        print(f"{key}: {row['steps_per_s']} steps/s (incl. model build), peak {row['peak_memory_mb']:.0f} MB on {device}")
+        what = "GPU memory" if device.startswith("cuda") else "process RSS"
+        print(f"{key}: {row['steps_per_s']} steps/s (incl. model build), peak {what} {row['peak_memory_mb']:.0f} MB on {device}")
     out = Path(args.out) / "smoke" / "smoke.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=1))
@@ -93,6 +100,8 @@ def main(argv=None) -> int:
     r.add_argument("--device", default=None, help="cuda, cpu, ... (default: the best available)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="passed to load_splits, e.g. target=sentiment (MELD) or text=ids (MOSI/MOSEI)")
     s = sub.add_parser("smoke", help="a few steps on synthetic data of the real shapes, random-init backbones")
     s.add_argument("key", help="a table key or 'all'")
     s.add_argument("--steps", type=int, default=3)

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +59,8 @@ class PreparedWriter:
         self.out = Path(out_dir)
         self.info = info
         (self.out / "manifest.json").unlink(missing_ok=True)
+        for split in SPLITS:  # files of an earlier preparation must not outlive it
+            shutil.rmtree(self.out / split, ignore_errors=True)
         self.manifest = {
             "dataset": info.name,
             "format": FORMAT_VERSION,
@@ -186,7 +191,11 @@ class _ImageFileSource:
     def read(self, rows: np.ndarray) -> torch.Tensor:
         if not len(rows):
             return torch.zeros((0, *self.sample_shape))
-        return torch.stack([self.load(self.paths[r]) for r in rows])
+        if len(rows) == 1:
+            return self.load(self.paths[rows[0]])[None]
+        # JPEG decoding releases the GIL: a few threads keep a GPU fed without worker processes
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            return torch.stack(list(pool.map(self.load, [self.paths[r] for r in rows])))
 
 
 class _View:

@@ -50,8 +50,9 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
         )
 
 
-def load_pickle(path, sha256: str | None, trust_unverified: bool = False) -> dict:
-    """Verify ``path``'s checksum, then unpickle it with the numpy-only allow-list."""
+def load_pickle(path, sha256: str | None, trust_unverified: bool = False) -> tuple:
+    """Verify ``path``'s checksum, then unpickle it with the numpy-only allow-list.
+    Returns ``(data, sha256 of the file)``."""
     path = Path(path)
     digest = sha256_file(path)
     if sha256:
