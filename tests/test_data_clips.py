@@ -42,6 +42,10 @@ def test_cremad_prepares_fbank_and_frames(tmp_path):
     train = load_splits("cremad", tmp_path, normalize=False)["train"]
     draws = {tuple((train[[0]].inputs["video"][0, :, 0, 100, 100] * 255).round().tolist()) for _ in range(8)}
     assert len(draws) > 1
+    five = load_splits("cremad", tmp_path, n_frames=5)["test"]
+    assert five.inputs["video"].shape == (2, 5, 3, 224, 224) and five[[1]].inputs["video"].shape == (1, 5, 3, 224, 224)
+    with pytest.raises(ValueError, match="n_frames"):
+        load_splits("cremad", tmp_path, n_frames=0)
 
 
 def test_cremad_errors(tmp_path):

@@ -350,7 +350,7 @@ def read_manifest(info: DatasetInfo, prepared: Path, verify: bool = False) -> di
 
 
 def read_split(info: DatasetInfo, prepared: Path, manifest: dict, split: str, frames: str, seed: int, normalize: bool,
-               image_size: int = 224) -> PreparedDataset:
+               image_size: int = 224, n_frames: int | None = None) -> PreparedDataset:
     d = Path(prepared) / split
     n = manifest["splits"][split]
     label_array = _open_npy(d / "label.npy")
@@ -385,7 +385,7 @@ def read_split(info: DatasetInfo, prepared: Path, manifest: dict, split: str, fr
         if spec["kind"] == "frames":
             if array.ndim != 5 or tuple(array.shape[2:]) != expected[1:]:
                 raise PreparedDataError(f"{d / spec['file']}: expected stored frames (N, S, {', '.join(map(str, expected[1:]))}), got {array.shape}.")
-            sources[m] = _FrameSource(array, expected[0], frames if frames != "auto" else ("random" if split == "train" else "uniform"), seed, normalize)
+            sources[m] = _FrameSource(array, n_frames or expected[0], frames if frames != "auto" else ("random" if split == "train" else "uniform"), seed, normalize)
         else:
             if expected and (array.shape[-1] != expected[-1] or array.ndim != len(expected) + 1):
                 raise PreparedDataError(f"{d / spec['file']}: expected samples of shape {expected}, got {tuple(array.shape[1:])}.")

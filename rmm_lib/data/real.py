@@ -26,13 +26,14 @@ def data_root(root=None) -> Path:
 
 
 def load_splits(name: str, root=None, *, frames: str = "auto", normalize: bool = True, seed: int = 0,
-                verify: bool = False, in_memory: bool | None = None, **options) -> dict:
+                verify: bool = False, in_memory: bool | None = None, n_frames: int | None = None, **options) -> dict:
     """``{"train", "val", "test"}`` datasets of ``name`` from ``<root>/<name>/prepared``.
 
     frames: ``"auto"`` (3 random frames per clip in train, evenly spaced in val/test, CMPT 4.2),
         ``"random"`` or ``"uniform"`` for every split.
     normalize: CLIP pixel normalisation for images and frames (else values in [0, 1]).
     verify: re-hash every prepared file against the manifest (slow on large datasets).
+    n_frames: frames per clip (default 3, CMPT 4.2; TRML does not give its count, so it is a knob).
     in_memory: read every row into a ``MultimodalDataset`` (default for feature datasets).
     options: dataset-specific, e.g. ``target="sentiment"`` for MELD, ``text="ids"`` for MMSA.
     """
@@ -41,13 +42,15 @@ def load_splits(name: str, root=None, *, frames: str = "auto", normalize: bool =
 
         return make_benchmark(seed=seed, **options)
     spec = info(name)
+    if n_frames is not None and (int(n_frames) != n_frames or n_frames < 1):
+        raise ValueError(f"n_frames must be a positive integer, got {n_frames!r}.")
     prepared = data_root(root) / name / "prepared"
     manifest = read_manifest(spec, prepared, verify=verify)
     out = {}
     for split in SPLITS:
         if split not in manifest["splits"]:
             raise FileNotFoundError(f"{prepared} has no {split!r} split; re-run data_scripts/{spec.script}.")
-        ds = read_split(spec, prepared, manifest, split, frames, seed + SPLITS.index(split), normalize)
+        ds = read_split(spec, prepared, manifest, split, frames, seed + SPLITS.index(split), normalize, n_frames=n_frames)
         ds = _apply_options(name, ds, options)
         if in_memory if in_memory is not None else name in IN_MEMORY:
             ds = ds.to_memory()
