@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("av")
-from data_fixtures import write_csv, write_video, write_wav  # noqa: E402
-from rmm_lib.data import load_splits  # noqa: E402
-from rmm_lib.data.media import MediaError  # noqa: E402
-from rmm_lib.data.sources import ave, cmu_raw, cremad, kinetics_sounds, meld  # noqa: E402
-from rmm_lib.data.sources.common import PrepareError  # noqa: E402
+from data_fixtures import write_csv, write_video, write_wav  # PyAV writes the fixtures: it is in the test extra
+from rmm_lib.data import load_splits
+from rmm_lib.data.media import MediaError
+from rmm_lib.data.sources import ave, cmu_raw, cremad, kinetics_sounds, meld
+from rmm_lib.data.sources.common import PrepareError
 
 
 def _cremad(src, clips):
