@@ -228,6 +228,7 @@ class PreparedDataset(torch.utils.data.Dataset):
         n_all = int(label.shape[0])
         self.rows = np.arange(n_all) if rows is None else np.asarray(rows, dtype=np.int64)
         n = len(self.rows)
+        # names: the release ids of every row of the split file (ds.names[ds.ids[i]] is sample i)
         self._label, self._score, self._strings, self.names = label, score, strings, names
         self.label = label[torch.as_tensor(self.rows)]
         self.score = None if score is None else score[torch.as_tensor(self.rows)]
