@@ -84,12 +84,13 @@ print({m: tuple(t.shape) for m, t in batch.inputs.items()}, "labels", batch.labe
 # %% [markdown]
 # ## The tables
 #
+# (The cell below renders its Markdown output as MyST, so the book draws the comparison tables.)
 # Each block gives the command, the expected time on one GPU and the paper's numbers, with a
 # column for ours. The expected times come from measured smoke runs. No GPU was lent when this
 # page was first written, so a table shows "not measured yet" until someone runs
 # `python -m rmm_lib smoke` on a GPU and records the figure in the table's spec as `gpu_minutes`.
 
-# %%
+# %% mystnb={"markdown_format": "myst"}
 from pathlib import Path
 
 from IPython.display import Markdown, display
