@@ -87,9 +87,11 @@ def test_ave_release_layout(tmp_path):
         (src / fname).write_text("\n".join([header] + lines[s]) + "\n")
         for line in lines[s]:
             write_video(src / "AVE" / f"{line.split('&')[1]}.mp4", audio=True)
+    (src / "testSet.txt").write_text("\n".join(lines["test"]) + "\n")  # a list without its header line
     ave.prepare(tmp_path, stored_frames=4)
     splits = load_splits("ave", tmp_path)
     assert splits["val"].label.tolist() == [0, 1] and len(splits["val"].meta["class_names"]) == 28
+    assert splits["test"].names == ["test0", "test1"]
     assert splits["val"][[1]].inputs["audio"].shape == (1, 1024, 128)
     (src / "valSet.txt").write_text(header + "\nNoSuchEvent&v0&good&0&10\n")
     with pytest.raises(PrepareError, match="not in Annotations.txt"):

@@ -1,6 +1,6 @@
 """AVE (Audio-Visual Event, github.com/YapengTian/AVE-ECCV18) as released in ``AVE_Dataset``:
-``Annotations.txt``, ``trainSet.txt``, ``valSet.txt``, ``testSet.txt`` (one header line, then
-``Category&VideoID&Quality&StartTime&EndTime``) and the videos ``AVE/<VideoID>.mp4`` (audio track
+``Annotations.txt``, ``trainSet.txt``, ``valSet.txt``, ``testSet.txt`` (a header line, then
+rows ``Category&VideoID&Quality&StartTime&EndTime``) and the videos ``AVE/<VideoID>.mp4`` (audio track
 included). 28 categories, 3,339 / 402 / 402 clips."""
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ FILES = {"train": "trainSet.txt", "val": "valSet.txt", "test": "testSet.txt"}
 
 def read_annotations(path: Path) -> list:
     rows = []
-    for k, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines()[1:], start=2):
-        if not line.strip():
+    for k, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip() or line.startswith("Category&"):  # the header line, when the file has one
             continue
         parts = line.split("&")
         if len(parts) != 5:
