@@ -150,12 +150,15 @@ class MLA(nn.Module):
     order: the modality cycle of Eq. 1 (default: the encoders' order).
     variant: ``"paper"`` or ``"released"`` -- the latter sets ``projection=False``,
         ``normalize_p=True`` and ``fusion="batch_entropy"`` (see :func:`released_mla`).
+    record: keep per-step diagnostics in ``self.records``: the cosine between the head's weight
+        update and the previous step's mean feature ``r_prev``, i.e. ``|G r_prev| / (|G| |r_prev|)``,
+        for the plain gradient and for the one actually applied.
     """
 
     def __init__(self, encoders: nn.ModuleDict, dim: int, out_dim: int, task: str = "classification",
                  alpha: float = 1.0, projection: bool = True, projection_order: str = "paper",
                  normalize_p: bool = False, fusion: str = "entropy", order: Sequence[str] | None = None,
-                 regression_dropout: float = 0.1, variant: str = "paper"):
+                 regression_dropout: float = 0.1, variant: str = "paper", record: bool = False):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}.")
@@ -184,6 +187,9 @@ class MLA(nn.Module):
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))  # t of Eq. 1
         self._pending: dict | None = None  # what the current step's hook needs (feature mean, skipped)
         self.last_step: dict = {}
+        # record=True keeps, per step, how much the head update moves the head's output on the
+        # previous step's mean feature, before and after Eq. 4 (see :meth:`before_optimizer_step`).
+        self.record, self.records, self._previous_r = record, [], None
 
     @property
     def steps_per_batch(self) -> int:
@@ -227,12 +233,18 @@ class MLA(nn.Module):
                 p.grad = None
             return
         r = pending["r"]
+        plain = self.head.weight.grad.detach().clone() if self.record and self.head.weight.grad is not None else None
         if self.projection and self.projection_order == "owm" and t > 0:
             self._project()
         if r is not None:
             self._update_p(r)
         if self.projection and self.projection_order == "paper" and t > 0:  # Eq. 4: plain gradient at t = 0
             self._project()
+        if plain is not None and self._previous_r is not None:
+            self.records.append({"t": t, "modality": self.last_step.get("modality"),
+                                 "cos_plain": _cosine(plain, self._previous_r),
+                                 "cos_applied": _cosine(self.head.weight.grad, self._previous_r)})
+        self._previous_r = r
 
     def _update_p(self, r: torch.Tensor) -> None:
         P = rls_update(self.P, r, self.alpha)
@@ -274,6 +286,12 @@ class MLA(nn.Module):
         stacked = torch.stack([logits[m].float() for m in self.modalities], dim=1)  # (B, M, K)
         fused = (weights.unsqueeze(-1) * stacked).sum(1)
         return {"logits": fused, "unimodal_logits": logits, "features": feats, "entropy": entropy, "weights": weights}
+
+
+def _cosine(grad: torch.Tensor, r: torch.Tensor) -> float:
+    """``|G r| / (|G|_F |r|)``: 0 when the update leaves the output on ``r`` unchanged."""
+    num = torch.linalg.vector_norm(grad.float() @ r.float())
+    return float(num / (torch.linalg.matrix_norm(grad.float()) * torch.linalg.vector_norm(r.float()) + 1e-12))
 
 
 def _select_rows(batch, rows: torch.Tensor):
