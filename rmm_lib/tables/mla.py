@@ -419,3 +419,49 @@ def paper_vs_ours(ours: dict, paper: dict, digits: int = 2) -> str:
             cells.append(f"{mine + ' / ' + (f'{p:.2f}' if p is not None else '-'):>18s}")
         lines.append(f"{r:<{width}s}" + "".join(cells))
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- notebook helpers
+QUICK_SIZES = dict(n_train=600, n_val=100, n_test=400)  # the chapter's benchmark draw (minutes on a CPU)
+_SPLITS: dict = {}
+
+
+def chapter_splits(profile, dataset: str = "benchmark") -> dict:
+    """The data a chapter cell runs on: in the quick profile the embedded benchmark (one draw, shared
+    by every cell); in the paper profile ``rmm_lib.data.load_splits(dataset, profile.data_root)``."""
+    if profile.name == "quick" or dataset == "benchmark":
+        if "benchmark" not in _SPLITS:
+            from ..data import make_benchmark
+
+            _SPLITS["benchmark"] = make_benchmark(**QUICK_SIZES, seed=0)
+        return _SPLITS["benchmark"]
+    if dataset not in _SPLITS:
+        try:
+            from ..data import load_splits
+        except ImportError as err:
+            raise ImportError("The paper profile needs rmm_lib.data.load_splits (the real-data loaders).") from err
+        _SPLITS[dataset] = load_splits(dataset, profile.data_root)
+    return _SPLITS[dataset]
+
+
+def context(key: str, profile, **overrides) -> RunContext:
+    """A :class:`RunContext` for spec ``key`` on :func:`chapter_splits` (benchmark in the quick
+    profile, the spec's dataset in the paper profile)."""
+    from ..profiles import progress_enabled
+    from ..utils import select_device
+    from . import get
+
+    spec = get(key)
+    return RunContext(spec=spec, splits=chapter_splits(profile, spec.dataset), device=str(select_device()),
+                      progress=progress_enabled(), overrides=overrides)
+
+
+def chapter_trainer(profile, splits: dict, method: str = "mla", epochs: int | None = None, **kwargs) -> Trainer:
+    """An untrained :class:`Trainer` for ``method`` with the chapter's settings (quick or A.3)."""
+    cfg = dict(QUICK_TRAIN) if is_benchmark(splits) else dict(PAPER_TRAIN)
+    if epochs is not None:
+        cfg["epochs"] = epochs
+    seed_everything(0)
+    dim = QUICK_DIM if is_benchmark(splits) else PAPER_DIM
+    return Trainer(_model(method, splits["train"], dim, "benchmark", **kwargs), TrainConfig(**cfg),
+                   progress=None)
