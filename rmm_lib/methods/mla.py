@@ -214,10 +214,11 @@ class MLA(nn.Module):
         rows = batch.has(m).nonzero().flatten()
         self.last_step = {"modality": m, "iteration": int(self.iteration), "n_samples": int(rows.numel())}
         if rows.numel() == 0:
-            # Nothing of modality m in this batch: a loss with no parameter behind it, and the hook
-            # clears every gradient so the optimiser leaves the weights (and momenta) alone.
+            # Nothing of modality m in this batch: a zero loss (it touches the head only so that a
+            # CUDA fp16 GradScaler has gradients to check), and the hook then clears every
+            # gradient so the optimiser leaves the weights (and momenta) alone.
             self._pending = {"skip": True}
-            return {"loss": torch.zeros((), device=batch.label.device, requires_grad=True)}
+            return {"loss": sum(p.sum() for p in self.head.parameters()) * 0.0}
         sub = _select_rows(batch, rows)
         logits, h = self.unimodal_logits(sub, m)
         self._pending = {"skip": False, "r": h.detach().float().mean(0)}
