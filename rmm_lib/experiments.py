@@ -80,3 +80,49 @@ def summarize(metrics: dict, keys: Sequence[str] | None = None, digits: int = 3)
 
 
 __all__ = ["fit_baseline", "linear_probe", "evaluate_under_masks", "per_class_accuracy", "summarize"]
+
+
+# ----------------------------------------------------------------------------- MLA chapter helpers
+def unimodal_accuracies(trainer: Trainer, dataset) -> dict:
+    """Accuracy with each modality alone (every other modality set absent) and with all ("multi")."""
+    out = {}
+    for j, m in enumerate(dataset.modalities):
+        mask = np.zeros((len(dataset), len(dataset.modalities)), dtype=bool)
+        mask[:, j] = True
+        out[m] = trainer.evaluate(dataset.with_presence(mask))["accuracy"]
+    out["multi"] = trainer.evaluate(dataset)["accuracy"]
+    return out
+
+
+def fit_with_unimodal_curves(trainer: Trainer, train, test, epochs: int) -> dict:
+    """Train one epoch at a time and record :func:`unimodal_accuracies` on ``test`` after each:
+    ``{modality or "multi": [accuracy per epoch]}`` (modality laziness as training curves)."""
+    curves: dict = {}
+    for epoch in range(1, epochs + 1):
+        trainer.fit(train, epochs=epoch)
+        for key, value in unimodal_accuracies(trainer, test).items():
+            curves.setdefault(key, []).append(value)
+    return curves
+
+
+def sequential_forgetting(trainer: Trainer, train, test, first: str, second: str, epochs=(4, 4)) -> list:
+    """Train on modality ``first`` only, then on ``second`` only (the other modality absent from
+    every training sample), and record after each epoch the test accuracy of ``first`` alone.
+    With a shared head, whatever the second phase does to the head shows up as forgetting of
+    ``first``: the test of MLA's head gradient modification (Sec. 2.2)."""
+    cols = list(train.modalities)
+    only = {}
+    for m in (first, second):
+        mask = np.zeros((len(train), len(cols)), dtype=bool)
+        mask[:, cols.index(m)] = True
+        only[m] = train.with_presence(mask)
+    test_mask = np.zeros((len(test), len(cols)), dtype=bool)
+    test_mask[:, cols.index(first)] = True
+    test_first = test.with_presence(test_mask)
+    accuracy, total = [], 0
+    for phase, n in ((first, epochs[0]), (second, epochs[1])):
+        for _ in range(n):
+            total += 1
+            trainer.fit(only[phase], epochs=total)
+            accuracy.append(trainer.evaluate(test_first)["accuracy"])
+    return accuracy
