@@ -102,6 +102,12 @@ class LateFusion(nn.Module):
             logits.append(self.heads[m](feats[m]))
             weights.append(batch.has(m).to(feats[m].dtype))
         w = torch.stack(weights, dim=1)  # (B, M)
+        if not batch.present.any(1).all():
+            # Averaging over zero modalities would divide by zero (NaN in fp32, inf in fp16).
+            raise ValueError(
+                "LateFusion got a sample with no modality present; every sample needs at least one. "
+                "Build masks with rmm_lib.missing (they never empty a sample) or drop such samples."
+            )
         stacked = torch.stack(logits, dim=1)  # (B, M, K)
         fused = (stacked * w.unsqueeze(-1)).sum(1) / w.sum(1, keepdim=True)
         return {"logits": fused, "features": feats, "unimodal_logits": dict(zip(self.modalities, logits))}

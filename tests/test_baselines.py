@@ -51,3 +51,12 @@ def test_factory_refuses_unknown_names(small_splits):
         make_baseline("gated", enc, 16, 6)
     with pytest.raises(ValueError, match="modality="):
         make_baseline("lb", enc, 16, 6)
+
+
+
+def test_late_fusion_refuses_a_sample_with_no_modality(batch, small_splits):
+    model = LateFusion(quick_encoders(small_splits["train"], 8), 8, 6)
+    present = batch.present.clone()
+    present[1] = False
+    with pytest.raises(ValueError, match="no modality present"):
+        model(replace(batch, present=present))
