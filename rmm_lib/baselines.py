@@ -231,7 +231,8 @@ class OGMGEFusion(ConcatFusion):
     the batch. A modality that dominates (``rho_m = s_m / mean of the others' scores > 1``) has its
     encoder gradients scaled by ``k_m = 1 - tanh(alpha * rho_m)`` (on-the-fly gradient modulation),
     and Gaussian noise with the gradient's own standard deviation is added to every encoder
-    gradient (generalisation enhancement). ``alpha`` defaults to 0.8 (the OGM-GE README's example);
+    gradient (generalisation enhancement). ``alpha`` defaults to 0.8, the value the OGM-GE
+    README recommends for CREMA-D (0.1 for VGGSound);
     with two modalities ``rho`` is the paper's ratio. Classification only.
     """
 
