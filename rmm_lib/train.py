@@ -56,6 +56,8 @@ class TrainConfig:
     amp: bool = True
     device: str | None = None
     extra: dict = field(default_factory=dict)
+    # Stop each epoch after this many batches (smoke runs: a few steps on synthetic data).
+    max_batches: int | None = None
 
 
 def task_loss(task: str, logits: torch.Tensor, batch) -> torch.Tensor:
@@ -151,7 +153,9 @@ class Trainer:
         count = 0
         start = time.perf_counter()
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, disable=not self.progress)
-        for batch in bar:
+        for index, batch in enumerate(bar):
+            if self.config.max_batches is not None and index >= self.config.max_batches:
+                break
             batch = batch.to(self.device, non_blocking=True)
             for step in range(n_steps):
                 self.optimizer.zero_grad(set_to_none=True)
