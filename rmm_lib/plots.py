@@ -116,3 +116,18 @@ def plot_benchmark_samples(dataset, n: int = 4):
     fig.tight_layout()
     return fig
 
+
+
+def plot_token_attention(weights, tokens: Sequence[str], rows: Sequence[str], ax=None, title: str = ""):
+    """Attention weights ``(len(rows), len(tokens))`` of a few query tokens (e.g. a proxy token and
+    the class token) over a sequence, as a heatmap with the tokens on the x axis."""
+    w = np.asarray(weights.detach().cpu() if torch.is_tensor(weights) else weights, dtype=float)
+    if w.shape != (len(rows), len(tokens)):
+        raise ValueError(f"weights have shape {w.shape}, expected ({len(rows)}, {len(tokens)}).")
+    ax = ax or plt.subplots(figsize=(0.5 * len(tokens) + 1.5, 0.45 * len(rows) + 1.4))[1]
+    im = ax.imshow(w, cmap="magma", aspect="auto")
+    ax.set_xticks(range(len(tokens)), tokens, rotation=60, fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.figure.colorbar(im, ax=ax, fraction=0.03)
+    return ax
