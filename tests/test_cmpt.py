@@ -61,7 +61,12 @@ def test_proxy_gets_gradient_and_frozen_weights_stay(model, pair):
     trainer.fit(pair["train"].subset(list(range(80))))
     for n, p in model.named_parameters():
         if n in frozen:
-            assert torch.equal(p.detach(), frozen[n]), f"frozen weight {n} changed"
+            if "attn.base_layer" in n:
+                # peft runs nn.MultiheadAttention by merging the adapter into the weight and
+                # subtracting it again: round-off only, no learning.
+                assert torch.allclose(p.detach(), frozen[n], atol=1e-6), f"frozen weight {n} changed"
+            else:
+                assert torch.equal(p.detach(), frozen[n]), f"frozen weight {n} changed"
     assert not torch.equal(model.proxy_tokens["text"].detach(), proxy_before)
     assert any(not torch.equal(p.detach(), lora_before[n]) for n, p in model.named_parameters() if "lora_B" in n)
 
