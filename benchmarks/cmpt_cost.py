@@ -36,8 +36,8 @@ def measure(mode: str, steps: int, batch_size: int) -> dict:
     device = select_device()
     splits = chapter_splits(profile)
     seed_everything(0)
-    kwargs = {} if profile.name == "paper" else dict(QUICK["model"])
-    model = build_cmpt(splits["train"], modality_dropout=UNIFORM_DROPOUT, dropout_unit="sample", **kwargs)
+    kwargs = {"dropout_unit": "sample"} if profile.name == "paper" else dict(QUICK["model"])
+    model = build_cmpt(splits["train"], modality_dropout=UNIFORM_DROPOUT, **kwargs)
     if mode == "full":
         model.requires_grad_(True)
     model = model.to(device).train()
