@@ -72,7 +72,6 @@ from rmm_lib.plots import plot_token_attention
 from rmm_lib.tables.cmpt import QUICK, chapter_splits
 from rmm_lib.utils import seed_everything
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
 splits = chapter_splits(PROFILE)
 train, test = splits["train"], splits["test"]
 seed_everything(0)

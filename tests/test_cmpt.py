@@ -175,47 +175,74 @@ def test_paper_parameter_counts(kind):
     assert abs(report["learnable"] / 1e6 - learnable) / learnable < 0.25, report
 
 
-def _fit(pair, variant, break_proxy=False):
+@pytest.fixture(scope="module")
+def chapter():
+    """The chapter's quick benchmark splits (300 / 100 / 300; also sets the quick thread count)."""
+    from rmm_lib.profiles import get_profile
+    from rmm_lib.tables.cmpt import chapter_splits
+
+    return chapter_splits(get_profile("quick"))
+
+
+def _fit(splits, variant):
+    """One model of Sec. 4.6.1 with the chapter's quick settings (those of notebooks 32-33)."""
     from rmm_lib.tables import RunContext, get
     from rmm_lib.tables.cmpt import QUICK, train_cmpt
 
-    ctx = RunContext(spec=get("cmpt.table2.food101"), splits=pair, progress=False,
-                     overrides={**QUICK["train"], "epochs": 4, "model": QUICK["model"]})
-    trainer = train_cmpt(ctx, variant=variant)
-    if break_proxy:  # the broken method: proxies replaced by zeros at inference
-        trainer.model.proxy_tokens.requires_grad_(False)
+    ctx = RunContext(spec=get("cmpt.table2.food101"), splits=splits, progress=False,
+                     overrides={**QUICK["train"], "model": QUICK["model"]})
+    return train_cmpt(ctx, variant=variant)
+
+
+def _break(trainer, break_proxy=None):
+    """A broken method: the proxy output replaced at inference (in place; returns ``trainer``)."""
+    if break_proxy:
         original = trainer.model.encode
 
         def encode(batch, output_attentions=False):
             enc = original(batch, output_attentions)
-            enc["proxy"] = {m: torch.zeros_like(v) for m, v in enc["proxy"].items()}
+            if break_proxy == "zero":
+                enc["proxy"] = {m: torch.zeros_like(v) for m, v in enc["proxy"].items()}
+            elif break_proxy == "noise":
+                gen = torch.Generator().manual_seed(0)
+                enc["proxy"] = {m: torch.randn(v.shape, generator=gen) * v.std() for m, v in enc["proxy"].items()}
+            elif break_proxy == "swap":  # the gate reads the wrong modality's proxy
+                m1, m2 = trainer.model.modalities
+                enc["proxy"] = {m1: enc["proxy"][m2], m2: enc["proxy"][m1]}
             return enc
 
         trainer.model.encode = encode
     return trainer
 
 
-@pytest.mark.skipif(os.environ.get("RMM_SLOW") != "1", reason="trains two MiniLM models (minutes on 2 cores); "
-                    "set RMM_SLOW=1")
-@pytest.mark.xfail(strict=False, reason="on the quick benchmark (random-weight image tower) CMPT did not beat "
-                   "modality dropout by 2 points when we ran it; see the CMPT chapter report")
-def test_cmpt_beats_modality_dropout_with_image_absent(pair):
-    """Complete training, image absent from every test sample (text available): CMPT must beat
-    modality dropout on the same encoders by >= 2 points of accuracy. Zeroing the proxies
-    (RMM_BREAK_CMPT=1) makes this fail."""
-    import os
+@pytest.mark.xfail(strict=True, reason="known failure, quick profile: the learned proxy scored 38.7 / 32.3 % "
+                   "(image / text absent) vs 39.3 / 32.3 % with it zeroed -- the proxies did not learn to carry "
+                   "the missing modality (see the CMPT report); strict, so a fix shows up as XPASS")
+def test_learned_proxy_carries_the_missing_modality(chapter):
+    """Complete training (the chapter's quick settings); at test one modality is absent from every
+    sample. The learned proxy must beat the same model with its proxy output zeroed (the
+    placeholder a model without proxies gets) by >= 2 points of accuracy, on average over the two
+    single-modality cases. ``RMM_BREAK_CMPT=zero|noise|swap`` breaks the proxy at inference (zeroed
+    / replaced by noise / the other modality's proxy); each makes this fail.
 
+    The issue asks for "CMPT beats modality dropout" here; on this benchmark with the quick
+    encoders it did, but a zeroed proxy did as well (the gain came from not encoding the
+    placeholder, not from the proxy), so that comparison cannot tell a broken proxy from a working
+    one and is reported in notebook 33 instead of asserted."""
     from rmm_lib.experiments import metrics_from_patterns, predict_patterns
 
-    test = pair["test"]
-    mask = np.tile([False, True], (len(test), 1))
-    broken = os.environ.get("RMM_BREAK_CMPT") == "1"
-    acc = {}
-    for variant in ("dropout", "cmpt"):
-        trainer = _fit(pair, variant, break_proxy=broken and variant == "cmpt")
-        acc[variant] = metrics_from_patterns("classification", predict_patterns(trainer, test, [(False, True)]),
-                                             mask)["accuracy"]
-    assert acc["cmpt"] >= acc["dropout"] + 0.02, acc
+    test = chapter["test"]
+    patterns = [(False, True), (True, False)]
+
+    def accuracy(trainer):
+        preds = predict_patterns(trainer, test, patterns)
+        return [metrics_from_patterns("classification", preds, np.tile(p, (len(test), 1)))["accuracy"]
+                for p in patterns]
+
+    trainer = _fit(chapter, "cmpt")
+    ours = accuracy(_break(trainer, os.environ.get("RMM_BREAK_CMPT")))
+    zeroed = accuracy(_break(trainer, "zero"))  # the same trained weights
+    assert np.mean(ours) >= np.mean(zeroed) + 0.02, (ours, zeroed)
 
 
 def test_table_specs_and_table5_config():

@@ -388,6 +388,9 @@ class CMPTModel(nn.Module):
         self.head = nn.Linear(self.dim, out_dim)
         self.task, self.lam, self.use_proxy = task, lam, use_proxy
         self.dropout_unit, self.detach_target = dropout_unit, detach_target
+        #: Diagnostic ablation: True replaces the final proxy tokens by zeros before the gate (the
+        #: placeholder a model without proxies would see), to measure what the proxies carry.
+        self.zero_proxy = False
 
     def _check(self, batch) -> None:
         if tuple(batch.modalities) != self.modalities:
@@ -414,6 +417,8 @@ class CMPTModel(nn.Module):
     def forward(self, batch, output_attentions: bool = False) -> dict:
         self._check(batch)
         enc = self.encode(batch, output_attentions)
+        if self.zero_proxy:
+            enc["proxy"] = {m: torch.zeros_like(v) for m, v in enc["proxy"].items()}
         if self.use_proxy:
             fused = gate_and_fuse(enc["cls"], enc["proxy"], batch.present, self.modalities)
         else:
