@@ -62,7 +62,6 @@ from rmm_lib.tables.cmpt import (
 )
 from rmm_lib.widgets import missing_rate_slider, static_view
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
 splits = chapter_splits(PROFILE)
 test = splits["test"]
 CACHE = {}  # trained models, shared by all tables below
@@ -138,6 +137,36 @@ for missing in ("image", "text"):
     print(f"{missing} missing for all: CMPT - baseline {gain_b:+.2f}, CMPT - modality dropout {gain_d:+.2f} (ours)")
 for key, value in FIG3_GAINS["food101"].items():
     print(f"paper (Food-101, Fig. 5): {key} {value:+.2f}")
+
+# %% [markdown]
+# ### Is it the proxy?
+#
+# A gain of CMPT over modality dropout can have two sources: what the proxy token carries, or
+# simply that CMPT does not push a placeholder (a blank image, an empty sentence) through the
+# missing modality's encoder. To separate them we score the same trained CMPT model with its
+# final proxy tokens replaced by zeros (`CMPTModel.zero_proxy`, a diagnostic switch).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+cmpt_model = train_cmpt(ctx("cmpt.fig3.food101"), variant="cmpt")
+cmpt_model.model.zero_proxy = True
+zeroed = predict_patterns(cmpt_model, test, [(False, True), (True, False)])
+cmpt_model.model.zero_proxy = False
+for missing, pattern in (("image", (False, True)), ("text", (True, False))):
+    z = 100 * metrics_from_patterns("classification", zeroed, np.tile(pattern, (len(test), 1)))["accuracy"]
+    print(f"{missing} missing for all: CMPT {sweep[missing]['cmpt'][-1]:.2f} | same model, proxy zeroed {z:.2f} "
+          f"| modality dropout {sweep[missing]['dropout'][-1]:.2f}")
+
+# %% [markdown]
+# **What our quick numbers show** (read with the cells above; they come from this run). On the
+# embedded benchmark with CPU-sized encoders -- MiniLM's first 3 layers and a random-weight
+# one-layer ViT, 8 epochs on 300 samples -- every model stays far below the paper's Food-101 numbers,
+# which come from CLIP ViT-B/16 + BERT trained on 60,000+ samples. The comparison that matters is
+# the last cell: when the zeroed proxy scores as well as the learned one, the proxy carries nothing
+# of the missing modality in this run, and whatever CMPT gains over modality dropout comes from
+# skipping the placeholder, not from cross-modal proxies. Notebook 31 shows the same from the
+# other side (proxy-to-class-token similarity barely above chance). The paper profile is where the
+# proxy claim can be tested; `tests/test_cmpt.py` keeps the check as a strict expected failure.
 
 # %% [markdown]
 # ### Slider
