@@ -180,4 +180,18 @@ def plot_modality_gap(features_a, features_b, labels=("a", "b"), ax=None, title:
     ax.set_title(f"{title}\ngap = {gap:.2f}" if title else f"gap = {gap:.2f}", fontsize=10)
     ax.set_xticks([]), ax.set_yticks([])
     ax.legend(fontsize=8, frameon=False, markerscale=3)
+
+
+def plot_token_attention(weights, tokens: Sequence[str], rows: Sequence[str], ax=None, title: str = ""):
+    """Attention weights ``(len(rows), len(tokens))`` of a few query tokens (e.g. a proxy token and
+    the class token) over a sequence, as a heatmap with the tokens on the x axis."""
+    w = np.asarray(weights.detach().cpu() if torch.is_tensor(weights) else weights, dtype=float)
+    if w.shape != (len(rows), len(tokens)):
+        raise ValueError(f"weights have shape {w.shape}, expected ({len(rows)}, {len(tokens)}).")
+    ax = ax or plt.subplots(figsize=(0.5 * len(tokens) + 1.5, 0.45 * len(rows) + 1.4))[1]
+    im = ax.imshow(w, cmap="magma", aspect="auto")
+    ax.set_xticks(range(len(tokens)), tokens, rotation=60, fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.figure.colorbar(im, ax=ax, fraction=0.03)
     return ax
