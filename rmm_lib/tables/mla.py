@@ -430,6 +430,11 @@ def chapter_splits(profile, dataset: str = "benchmark") -> dict:
     """The data a chapter cell runs on: in the quick profile the embedded benchmark (one draw, shared
     by every cell); in the paper profile ``rmm_lib.data.load_splits(dataset, profile.data_root)``."""
     if profile.name == "quick" or dataset == "benchmark":
+        # One thread: the quick models are small, and the committed outputs (checked by nbval) are
+        # only reproducible bit for bit with a fixed thread count.
+        import torch
+
+        torch.set_num_threads(1)
         if "benchmark" not in _SPLITS:
             from ..data import make_benchmark
 
