@@ -76,10 +76,13 @@ plot_histograms({m: weights[:, j] for j, m in enumerate(test.modalities)}, bins=
 
 # %%
 # NBVAL_CHECK_OUTPUT
+from rmm_lib.metrics import accuracy
+
 label = test.label
 for j, m in enumerate(test.modalities):
     correct = out["unimodal_logits"][m].argmax(1).cpu() == label
-    print(f"{m:6s} accuracy {correct.float().mean():.2f} | entropy correct {entropy[correct, j].mean():.2f}, "
+    print(f"{m:6s} accuracy {accuracy(label, out['unimodal_logits'][m].cpu()):.2f} | "
+          f"entropy correct {entropy[correct, j].mean():.2f}, "
           f"wrong {entropy[~correct, j].mean():.2f} | mean weight {weights[:, j].mean():.2f}")
 
 # %% [markdown]
@@ -95,13 +98,13 @@ for rule in ("entropy", "mean", "inverse_entropy"):
     model.fusion = rule
     results[rule] = mla.evaluate(test)["accuracy"]
 model.fusion = "entropy"
-with torch.no_grad():
-    stacked = torch.stack([out["unimodal_logits"][m].cpu() for m in test.modalities], 1)
+from rmm_lib.methods.mla import fuse
+
+unimodal = [out["unimodal_logits"][m].cpu() for m in test.modalities]
 sweep = np.linspace(0, 1, 11)
-fixed = []
-for w in sweep:
-    lam = torch.tensor([w, (1 - w) / 2, (1 - w) / 2])
-    fixed.append(float(((lam[None, :, None] * stacked).sum(1).argmax(1) == label).float().mean()))
+# Fixed weights: w on the image, the rest shared equally by the other modalities.
+rest = len(unimodal) - 1
+fixed = [accuracy(label, fuse(unimodal, torch.tensor([w] + [(1 - w) / rest] * rest))) for w in sweep]
 ax = plot_curves(sweep, {"fixed weights": fixed}, "weight on the image modality", "test accuracy")
 for rule, style in (("entropy", "-"), ("mean", "--"), ("inverse_entropy", ":")):
     ax.axhline(results[rule], ls=style, color="k", lw=1, label=rule)

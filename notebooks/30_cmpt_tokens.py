@@ -55,10 +55,9 @@ PROFILE = setup()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
 # chapter trains in minutes on a CPU), and the image encoder is a small
 # open_clip `VisionTransformer` -- the class of CLIP's image tower -- of the same width, with random
 # weights: one layer, and the whole 16x16 photo as a single patch. (No CLIP weights install
-# offline; briefly pretraining this ViT on the digit scans stayed near chance within seconds of
-# CPU, and with random weights finer patches lose the label's layout: a linear probe on the class
-# token reached 25% with 4x4 patches, 38% with one patch, 36% on raw pixels. So the image side is
-# weak here and the text side -- a real pretrained model -- carries most of the signal.) In the `paper` profile the same code builds
+# offline, and a random-weight tower is a weak image encoder: the image side is weak here and the
+# text side -- a real pretrained model -- carries most of the signal; notebook 33 shows what that
+# costs.) In the `paper` profile the same code builds
 # CLIP ViT-B/16 and bert-base-uncased. Both are frozen; peft inserts rank-1 LoRA adapters in their
 # attention blocks (notebook 31). `build_cmpt` puts it together.
 

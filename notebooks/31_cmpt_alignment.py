@@ -56,7 +56,7 @@ import numpy as np
 import torch
 
 from rmm_lib.methods.cmpt import parameter_report
-from rmm_lib.plots import cosine_similarity_matrix, plot_similarity, plot_token_attention
+from rmm_lib.plots import cosine_similarity_matrix, plot_curves, plot_similarity, plot_token_attention
 from rmm_lib.tables.cmpt import QUICK, chapter_context, chapter_splits, train_cmpt
 
 splits = chapter_splits(PROFILE)
@@ -107,13 +107,9 @@ if PROFILE.name == "quick":
 
 # %%
 hist = trainer.history
-fig, ax = plt.subplots(figsize=(4.5, 3))
-ax.plot([h["epoch"] for h in hist], [h["train_align"] for h in hist], marker="o", label="alignment (Eq. 4)")
-ax.plot([h["epoch"] for h in hist], [h["train_task"] for h in hist], marker="o", label="task (cross-entropy)")
-ax.set_xlabel("epoch")
-ax.set_ylabel("training loss")
-ax.legend(frameon=False)
-ax.grid(alpha=0.3)
+plot_curves([h["epoch"] for h in hist], {"alignment (Eq. 4)": [h["train_align"] for h in hist],
+                                        "task (cross-entropy)": [h["train_task"] for h in hist]},
+            "epoch", "training loss");
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -52,7 +52,7 @@ import torch
 from rmm_lib.experiments import metrics_from_patterns, predict_patterns
 from rmm_lib.methods.cmpt import PAPER_PARAMETERS, paper_architecture, parameter_report
 from rmm_lib.missing import inference_sweep
-from rmm_lib.plots import plot_metric_curve, plot_per_class
+from rmm_lib.plots import plot_method_bars, plot_metric_curve, plot_per_class
 from rmm_lib.tables import get
 from rmm_lib.tables.cmpt import (
     FIG3_GAINS, MAP_ROWS, chapter_context, chapter_splits, format_table, run_sweep, run_table1, run_table2,
@@ -182,8 +182,7 @@ def evaluate(rate):
 
 
 def draw(result, ax, rate):
-    ax.bar(list(result), list(result.values()), color=["#999999", "#d69e2e", "#2b6cb0"])
-    ax.set_ylim(0, 100), ax.set_title(f"text missing for {rate:.0%}", fontsize=9)
+    plot_method_bars(result, ax=ax, title=f"text missing for {rate:.0%}", ylim=(0, 100))
 
 
 fig, _ = static_view(evaluate, rates, draw, ncols=4)
@@ -198,18 +197,13 @@ slider = missing_rate_slider(evaluate, list(rates), draw, description="share of 
 # test sample, sorted by gain as in the paper.
 
 # %%
-from sklearn.metrics import recall_score
+from rmm_lib.experiments import per_class_recall
 
 names = list(test.meta["class_names"])
 
-
-def per_class(p):
-    return recall_score(p["target"], p["logits"].argmax(1), labels=list(range(len(names))), average=None)
-
-
 fig, axes = plt.subplots(1, 2, figsize=(9, 3))
 for ax, (missing, pattern) in zip(axes, (("text", (True, False)), ("image", (False, True)))):
-    gain = per_class(preds["cmpt"][pattern]) - per_class(preds["dropout"][pattern])
+    gain = per_class_recall(preds["cmpt"][pattern], len(names)) - per_class_recall(preds["dropout"][pattern], len(names))
     order = np.argsort(-gain)
     plot_per_class(gain[order], [names[i] for i in order], ax=ax, ylim=(-0.5, 0.5),
                    title=f"available: {'image' if missing == 'text' else 'text'}, missing: {missing}")

@@ -67,9 +67,14 @@ def evaluate_under_masks(trainer: Trainer, dataset, masks: dict) -> dict:
 def per_class_accuracy(trainer: Trainer, dataset, n_classes: int | None = None) -> np.ndarray:
     """Accuracy within each class on ``dataset`` (per-class recall, scikit-learn); NaN for a class
     with no sample."""
-    pred = trainer.predict(dataset)
+    return per_class_recall(trainer.predict(dataset), n_classes)
+
+
+def per_class_recall(pred: dict, n_classes: int | None = None) -> np.ndarray:
+    """Per-class accuracy (recall, scikit-learn) of a prediction dict (``target``, ``logits``), e.g.
+    one entry of :func:`predict_patterns`; NaN for a class with no sample."""
     n_classes = n_classes or int(pred["logits"].shape[1])
-    return recall_score(pred["target"].numpy(), pred["logits"].argmax(1).numpy(), labels=list(range(n_classes)),
+    return recall_score(np.asarray(pred["target"]), np.asarray(pred["logits"].argmax(1)), labels=list(range(n_classes)),
                         average=None, zero_division=np.nan)
 
 

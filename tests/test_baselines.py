@@ -8,15 +8,6 @@ from rmm_lib.baselines import ConcatFusion, LateFusion, SumFusion, drop_modaliti
 from rmm_lib.encoders import quick_encoders
 
 
-@pytest.fixture
-def batch(small_splits):
-    b = small_splits["test"][list(range(12))]
-    present = b.present.clone()
-    present[:4, 0] = False  # no image
-    present[4:8, 1:] = False  # image only
-    return replace(b, present=present)
-
-
 @pytest.mark.parametrize("cls", [SumFusion, ConcatFusion, LateFusion])
 def test_absent_modality_input_does_not_matter(cls, small_splits, batch):
     seed_everything(0)

@@ -133,8 +133,11 @@ def test_unpaired_training_runs_through_the_trainer(small_splits):
     mask[np.arange(n), np.arange(n) % 3] = True
     train = small_splits["train"].with_presence(mask)
     trainer = Trainer(_model(small_splits), TrainConfig(epochs=1, optimizer="sgd", lr=0.01), progress=False)
+    before = {m: [p.detach().clone() for p in enc.parameters()] for m, enc in trainer.model.encoders.items()}
     trainer.fit(train)
     assert int(trainer.model.iteration) == 3 * int(np.ceil(n / 64))
+    for m, enc in trainer.model.encoders.items():  # every encoder learned from its own samples
+        assert any(not torch.equal(a, b) for a, b in zip(before[m], enc.parameters())), m
     assert np.isfinite(trainer.evaluate(small_splits["test"])["accuracy"])
 
 
@@ -264,3 +267,16 @@ def test_mla_trains_the_weaker_modality_better_than_concat(bench):
     # modality (0.15) fall below the 0.05 margin. A complement projection grad (I - P) does not
     # (0.43): the gain here comes from alternation; the Eq. 3-4 tests above catch that bug.
     assert gap > 0.05, accs
+
+
+def test_fuse_is_the_weighted_sum_of_eq5():
+    from rmm_lib.methods.mla import fuse
+
+    g = torch.Generator().manual_seed(0)
+    z = [torch.randn(5, 4, generator=g) for _ in range(3)]
+    assert torch.allclose(fuse(z, torch.tensor([0.0, 1.0, 0.0])), z[1])  # one-hot picks a modality
+    w = torch.softmax(torch.randn(5, 3, generator=g), 1)
+    expected = sum(w[:, j : j + 1] * z[j] for j in range(3))
+    assert torch.allclose(fuse(z, w), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="do not match"):
+        fuse(z, torch.ones(2))

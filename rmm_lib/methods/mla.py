@@ -132,6 +132,20 @@ def batch_fusion_weights(logits: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.softmax(e.max() - e, dim=0)
 
 
+def fuse(unimodal_logits: Sequence[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+    """Eq. 5: the weighted sum of the modalities' predictions. ``unimodal_logits`` holds one
+    ``(B, K)`` tensor per modality; ``weights`` is ``(B, M)`` (per sample, Eq. 7) or ``(M,)``
+    (one fixed weight per modality, e.g. for comparing Eq. 7 with hand-set weights)."""
+    stacked = torch.stack([z.float() for z in unimodal_logits], dim=1)  # (B, M, K)
+    weights = weights.to(stacked.device, stacked.dtype)
+    if weights.dim() == 1:
+        weights = weights.unsqueeze(0).expand(len(stacked), -1)
+    if weights.shape != stacked.shape[:2]:
+        raise ValueError(f"weights {tuple(weights.shape)} do not match {stacked.shape[1]} modalities "
+                         f"x {stacked.shape[0]} samples.")
+    return (weights.unsqueeze(-1) * stacked).sum(1)
+
+
 # ----------------------------------------------------------------------------- the model
 class MLA(nn.Module):
     """Encoders ``h_m`` + one shared linear head ``g`` trained by alternating unimodal steps.
@@ -284,8 +298,7 @@ class MLA(nn.Module):
         else:  # batch_entropy: the released code fuses every modality with one weight per batch
             w = batch_fusion_weights([logits[m] for m in self.modalities])
             weights = w.unsqueeze(0).expand(len(present), -1)
-        stacked = torch.stack([logits[m].float() for m in self.modalities], dim=1)  # (B, M, K)
-        fused = (weights.unsqueeze(-1) * stacked).sum(1)
+        fused = fuse([logits[m] for m in self.modalities], weights)
         return {"logits": fused, "unimodal_logits": logits, "features": feats, "entropy": entropy, "weights": weights}
 
 
@@ -341,5 +354,6 @@ __all__ = [
     "prediction_entropy",
     "fusion_weights",
     "batch_fusion_weights",
+    "fuse",
     "modality_gap",
 ]
