@@ -23,8 +23,10 @@ install: $(VENV)/.installed-book $(VENV)/.installed-test
 book: $(VENV)/.installed-book
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
+# Two workers, one file each at a time (a notebook's cells share one kernel), one thread per worker:
+# on a 2-core machine two torch threads per process fight for the cores and run 10-20x slower.
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest tests notebooks --nbval-lax
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests notebooks --nbval-lax
 
 # After editing a notebook's .py source: sync its .ipynb and re-execute it (outputs are committed,
 # nbval compares the cells marked NBVAL_CHECK_OUTPUT against them).
