@@ -13,6 +13,7 @@
 #     name: python3
 # ---
 
+# %%
 
 # %% [markdown]
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/12_trml_results.ipynb)
@@ -42,12 +43,11 @@ from rmm_lib.notebook import setup
 PROFILE = setup()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
 
 # %%
-import pandas as pd
-
 from rmm_lib.train import TrainConfig
 
 from rmm_lib.methods import trml as T
 from rmm_lib.tables import RunContext, get
+from rmm_lib.tables.trml import format_table
 
 chapter = T.prepare(PROFILE)
 features = T.frozen_features(chapter["clip"], chapter["tokenizer"], chapter["splits"])
@@ -64,12 +64,10 @@ def run_table(key, **extra):
     return spec, spec.run(RunContext(spec, splits=features, overrides=overrides, progress=False))
 
 
-def side_by_side(spec, ours, rows=None):
-    """Our numbers and the paper's, one table; the paper's rows are labelled as such."""
-    frame = pd.DataFrame(ours).T.add_prefix("ours ")
-    paper = pd.DataFrame(spec.paper_numbers).T.add_prefix("paper ")
-    joined = frame.join(paper, how="outer") if rows is None else frame.join(paper.loc[rows], how="outer")
-    return joined.round(3)
+def side_by_side(spec, ours):
+    """Our numbers with the paper's rows (labelled) under them."""
+    print(spec.key, "--", spec.title)
+    print(format_table(ours, spec.paper_numbers))
 
 
 # %% [markdown]
@@ -84,7 +82,7 @@ def side_by_side(spec, ours, rows=None):
 # NBVAL_CHECK_OUTPUT
 spec1, table1 = run_table("trml.table1")
 spec2, table2 = run_table("trml.table2")
-print(pd.DataFrame(table1).T.join(pd.DataFrame(table2).T).round(2).to_string())
+print(format_table({row: {**table1[row], **table2[row]} for row in table1}))
 
 # %%
 side_by_side(spec1, table1)
@@ -100,7 +98,7 @@ side_by_side(spec2, table2)
 # %%
 # NBVAL_CHECK_OUTPUT
 spec5, table5 = run_table("trml.table5", rows=("LB", "UB", "TRML"))
-print(pd.DataFrame(table5).T.round(1).to_string())
+print(format_table(table5, digits=1))
 
 # %%
 side_by_side(spec5, table5)
@@ -115,7 +113,11 @@ side_by_side(spec5, table5)
 # NBVAL_CHECK_OUTPUT
 spec6, table6 = run_table("trml.table6")
 spec7, table7 = run_table("trml.table7")
-print(pd.DataFrame(table6).T.join(pd.DataFrame(table7).T).round(2).to_string())
+print(format_table({row: {**table6[row], **table7[row]} for row in table6}))
+
+# %%
+side_by_side(spec6, table6)
+side_by_side(spec7, table7)
 
 # %% [markdown]
 # ## Backbones (Fig. 4)
@@ -136,4 +138,4 @@ for label, arch in backbones.items():
     for victim in ("T->V", "V->T"):
         run = T.run_trml(other["clip"], feats, "trml", "A", victim, config=config)
         fig4[(label, victim)] = T.summarize_run(run.metrics, "regression")
-print(pd.DataFrame(fig4).T.to_string())
+print(format_table({f"{arch}, {victim}": values for (arch, victim), values in fig4.items()}))

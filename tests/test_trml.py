@@ -178,3 +178,4 @@ def test_pretraining_is_cached_and_seeded(video_splits):
     again = T.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5, verbose=False, rebuild=True)
     a, b = torch.load(path, weights_only=True), torch.load(again, weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)  # same seed, same weights
+

@@ -117,3 +117,17 @@ _spec("trml.table6", "Ablations, T->V (CMU-MOSI rows run; MOSEI via dataset over
       ("T->V",), ABLATION_ROWS, "regression")
 _spec("trml.table7", "Ablations, V->T (CMU-MOSI rows run; MOSEI via dataset override)", "mosi_raw", 16, TABLE7,
       ("V->T",), ABLATION_ROWS, "regression")
+
+
+def format_table(ours: dict, paper: dict | None = None, digits: int = 2) -> str:
+    """Plain-text table: our rows, then (if given) the paper's rows labelled ``(paper)``; columns are
+    the union of both, in order of first appearance."""
+    rows = [(name, values) for name, values in ours.items()]
+    rows += [(f"{name} (paper)", values) for name, values in (paper or {}).items()]
+    cols = list(dict.fromkeys(c for _, values in rows for c in values))
+    width = max(len(name) for name, _ in rows) + 2
+    lines = [" " * width + "".join(f"{c:>14s}" for c in cols)]
+    for name, values in rows:
+        cells = "".join(f"{values[c]:>14.{digits}f}" if c in values else f"{'':>14s}" for c in cols)
+        lines.append(f"{name:<{width}s}{cells}")
+    return "\n".join(lines)
