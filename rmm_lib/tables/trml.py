@@ -75,6 +75,7 @@ def run_grid(ctx: RunContext, victims, rows, task: str) -> dict:
     config = TrainConfig(**train, device=ctx.device)
     clip, tokenizer = over.pop("clip"), over.pop("tokenizer", None)
     rows = over.pop("rows", rows)
+    settings = over.pop("settings", ("A", "B"))
     kwargs = {**spec.train.get("extra", {}), **over}
     splits = ctx.splits
     if not splits["train"].inputs["text"].is_floating_point() and kwargs.get("freeze_encoders", False):
@@ -84,7 +85,7 @@ def run_grid(ctx: RunContext, victims, rows, task: str) -> dict:
         method = METHODS[row]
         table[row] = {}
         for victim in victims:
-            for setting in ("A", "B"):
+            for setting in settings:
                 if method == "ub":
                     ub = ub or T.run_trml(clip, splits, "ub", task=task, config=config, seed=ctx.seed,
                                           tokenizer=tokenizer, **kwargs)
