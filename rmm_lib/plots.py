@@ -116,3 +116,82 @@ def plot_benchmark_samples(dataset, n: int = 4):
     fig.tight_layout()
     return fig
 
+
+
+# ----------------------------------------------------------------------------- added by the MLA chapter
+def plot_curves(x, curves: dict, xlabel: str = "", ylabel: str = "", ax=None, title: str = "", styles: dict | None = None):
+    """One line per entry of ``curves`` (``{label: values}``) against ``x``; ``styles`` maps a label
+    to matplotlib keyword arguments (e.g. ``{"ls": "--"}`` for paper curves)."""
+    ax = ax or plt.subplots(figsize=(5, 3.4))[1]
+    for label, values in curves.items():
+        ax.plot(x, values, marker="o", ms=3, label=label, **(styles or {}).get(label, {}))
+    ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    return ax
+
+
+def plot_histograms(values: dict, bins: int = 20, ax=None, xlabel: str = "", title: str = "", range_=None):
+    """Overlaid histograms, one per entry of ``values`` (``{label: 1-D array}``)."""
+    ax = ax or plt.subplots(figsize=(5, 3.2))[1]
+    for label, v in values.items():
+        v = np.asarray(v.detach().cpu() if torch.is_tensor(v) else v).ravel()
+        ax.hist(v, bins=bins, range=range_, alpha=0.55, label=label)
+    ax.set_xlabel(xlabel), ax.set_ylabel("samples"), ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False)
+    return ax
+
+
+def plot_method_bars(values: dict, paper: dict | None = None, ax=None, ylabel: str = "accuracy (%)", title: str = "",
+                     ylim=None):
+    """Bars of one number per method (ours, solid) with the paper's number beside it (hatched,
+    labelled "paper") where ``paper`` has one."""
+    ax = ax or plt.subplots(figsize=(4.5, 3))[1]
+    names = list(values)
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, [values[n] for n in names], 0.4, label="ours", color="#2b6cb0")
+    if paper:
+        ax.bar(x + 0.2, [paper.get(n, np.nan) for n in names], 0.4, label="paper", color="#d9d9d9",
+               hatch="//", edgecolor="#555555")
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set_ylabel(ylabel), ax.set_title(title, fontsize=10)
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
+def plot_modality_gap(features_a, features_b, labels=("a", "b"), ax=None, title: str = "", seed: int = 0):
+    """The modality gap as a picture (as in Liang et al. 2022 and MLA's Fig. 3): both modalities'
+    L2-normalised features in one 2-D PCA (scikit-learn), their centroids joined by a line."""
+    from sklearn.decomposition import PCA
+
+    a = torch.nn.functional.normalize(torch.as_tensor(features_a, dtype=torch.float32), dim=1).numpy()
+    b = torch.nn.functional.normalize(torch.as_tensor(features_b, dtype=torch.float32), dim=1).numpy()
+    xy = PCA(n_components=2, random_state=seed).fit_transform(np.concatenate([a, b]))
+    xa, xb = xy[: len(a)], xy[len(a):]
+    ax = ax or plt.subplots(figsize=(4, 3.6))[1]
+    ax.scatter(*xa.T, s=5, alpha=0.5, label=labels[0])
+    ax.scatter(*xb.T, s=5, alpha=0.5, label=labels[1])
+    ca, cb = xa.mean(0), xb.mean(0)
+    ax.plot([ca[0], cb[0]], [ca[1], cb[1]], "k-", lw=1.5)
+    ax.scatter([ca[0], cb[0]], [ca[1], cb[1]], c="k", s=25, zorder=3)
+    gap = float(np.linalg.norm(a.mean(0) - b.mean(0)))
+    ax.set_title(f"{title}\ngap = {gap:.2f}" if title else f"gap = {gap:.2f}", fontsize=10)
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.legend(fontsize=8, frameon=False, markerscale=3)
+
+
+def plot_token_attention(weights, tokens: Sequence[str], rows: Sequence[str], ax=None, title: str = ""):
+    """Attention weights ``(len(rows), len(tokens))`` of a few query tokens (e.g. a proxy token and
+    the class token) over a sequence, as a heatmap with the tokens on the x axis."""
+    w = np.asarray(weights.detach().cpu() if torch.is_tensor(weights) else weights, dtype=float)
+    if w.shape != (len(rows), len(tokens)):
+        raise ValueError(f"weights have shape {w.shape}, expected ({len(rows)}, {len(tokens)}).")
+    ax = ax or plt.subplots(figsize=(0.5 * len(tokens) + 1.5, 0.45 * len(rows) + 1.4))[1]
+    im = ax.imshow(w, cmap="magma", aspect="auto")
+    ax.set_xticks(range(len(tokens)), tokens, rotation=60, fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.figure.colorbar(im, ax=ax, fraction=0.03)
+    return ax

@@ -56,6 +56,12 @@ class TrainConfig:
     amp: bool = True
     device: str | None = None
     extra: dict = field(default_factory=dict)
+    # Stop each epoch after this many batches (smoke runs: a few steps on synthetic data).
+    max_batches: int | None = None
+    # Warm-up (CMPT Table 5): the first ``warmup_epochs`` run at ``warmup_factor`` x lr; with
+    # scheduler="poly" the polynomial decay then runs over the remaining epochs.
+    warmup_epochs: int = 0
+    warmup_factor: float = 0.1
 
 
 def task_loss(task: str, logits: torch.Tensor, batch) -> torch.Tensor:
@@ -121,6 +127,8 @@ class Trainer:
 
     def _make_scheduler(self):
         cfg = self.config
+        if cfg.warmup_epochs:
+            return self._warmup_scheduler()
         if cfg.scheduler is None:
             return None
         if cfg.scheduler == "step":
@@ -128,6 +136,24 @@ class Trainer:
         if cfg.scheduler == "poly":
             return torch.optim.lr_scheduler.PolynomialLR(self.optimizer, cfg.epochs, cfg.poly_power)
         raise ValueError(f"scheduler must be None, 'step' or 'poly', got {cfg.scheduler!r}.")
+
+    def _warmup_scheduler(self):
+        cfg = self.config
+        if not 0 <= cfg.warmup_epochs < cfg.epochs or not 0 < cfg.warmup_factor <= 1:
+            raise ValueError(f"warmup_epochs must be in [0, epochs) and warmup_factor in (0, 1]; got "
+                             f"{cfg.warmup_epochs} of {cfg.epochs} epochs and factor {cfg.warmup_factor}.")
+        if cfg.scheduler not in (None, "poly"):
+            raise ValueError(f"warm-up combines with scheduler=None or 'poly', not {cfg.scheduler!r}.")
+        warm, decay = cfg.warmup_epochs, cfg.epochs - cfg.warmup_epochs
+
+        def factor(epoch: int) -> float:
+            if epoch < warm:
+                return cfg.warmup_factor
+            if cfg.scheduler is None:
+                return 1.0
+            return max(0.0, 1 - (epoch - warm) / decay) ** cfg.poly_power
+
+        return torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
 
     # ------------------------------------------------------------------ training
     def _loss(self, batch, step: int) -> dict:
@@ -151,7 +177,9 @@ class Trainer:
         count = 0
         start = time.perf_counter()
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, disable=not self.progress)
-        for batch in bar:
+        for index, batch in enumerate(bar):
+            if self.config.max_batches is not None and index >= self.config.max_batches:
+                break
             batch = batch.to(self.device, non_blocking=True)
             for step in range(n_steps):
                 self.optimizer.zero_grad(set_to_none=True)

@@ -20,3 +20,15 @@ def splits():
     from rmm_lib.data import make_benchmark
 
     return make_benchmark(seed=0)
+
+
+@pytest.fixture
+def batch(small_splits):
+    """Twelve test samples with mixed presence: 0-3 lack the image, 4-7 have only the image."""
+    from dataclasses import replace
+
+    b = small_splits["test"][list(range(12))]
+    present = b.present.clone()
+    present[:4, 0] = False
+    present[4:8, 1:] = False
+    return replace(b, present=present)

@@ -8,15 +8,6 @@ from rmm_lib.baselines import ConcatFusion, LateFusion, SumFusion, drop_modaliti
 from rmm_lib.encoders import quick_encoders
 
 
-@pytest.fixture
-def batch(small_splits):
-    b = small_splits["test"][list(range(12))]
-    present = b.present.clone()
-    present[:4, 0] = False  # no image
-    present[4:8, 1:] = False  # image only
-    return replace(b, present=present)
-
-
 @pytest.mark.parametrize("cls", [SumFusion, ConcatFusion, LateFusion])
 def test_absent_modality_input_does_not_matter(cls, small_splits, batch):
     seed_everything(0)
@@ -51,3 +42,12 @@ def test_factory_refuses_unknown_names(small_splits):
         make_baseline("gated", enc, 16, 6)
     with pytest.raises(ValueError, match="modality="):
         make_baseline("lb", enc, 16, 6)
+
+
+
+def test_late_fusion_refuses_a_sample_with_no_modality(batch, small_splits):
+    model = LateFusion(quick_encoders(small_splits["train"], 8), 8, 6)
+    present = batch.present.clone()
+    present[1] = False
+    with pytest.raises(ValueError, match="no modality present"):
+        model(replace(batch, present=present))

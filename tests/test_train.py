@@ -111,3 +111,11 @@ def test_nan_loss_stops_training_with_advice(small_splits):
 def test_bad_config_is_refused(small_splits):
     with pytest.raises(ValueError, match="optimizer"):
         Trainer(_concat(small_splits["train"], 0), TrainConfig(optimizer="lbfgs"))
+
+
+def test_max_batches_cuts_each_epoch_short(small_splits):
+    model = _Hooked()
+    trainer = Trainer(model, TrainConfig(epochs=2, batch_size=40, optimizer="sgd", momentum=0.0, max_batches=1))
+    trainer.fit(small_splits["train"])  # 240 samples = 6 batches per epoch, cut to 1
+    assert model.calls == [0, 1, 0, 1]
+    assert [h["epoch"] for h in trainer.history] == [1, 2]

