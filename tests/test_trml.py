@@ -192,11 +192,13 @@ def chapter_features():
 
 
 def test_trml_with_90_percent_missing_keeps_the_lower_bound(chapter_features):
-    """Issue: TRML with 90% of the victim missing (Setting A, T->V), seeded, on the embedded
-    benchmark. With the quick tiny foundation model TRML does NOT beat the lower bound by a clear
-    margin (0.40 vs 0.39 accuracy when written), so this asserts what holds: it stays within two
-    points of LB, whereas a broken generator (random weights) drops it to about 0.11 -- checked by
-    hand when this test was written."""
+    """TRML with 90% of the victim missing (Setting A, T->V), seeded, on the embedded benchmark.
+    With the quick tiny foundation model TRML does NOT beat the lower bound (the strict xfail test
+    below states the issue's claim), so this only guards what holds: LB is informative and TRML
+    stays within five points of it -- the noise level here: executing with two CPU threads instead
+    of one moved LB from 0.42 to 0.39. It cannot tell a broken generator from a working one:
+    re-initialising G_t->v after training moved TRML's accuracy by one point (0.40 -> 0.39), so the
+    virtual visual carries little into the prediction on this benchmark."""
     from rmm_lib.train import TrainConfig
 
     chapter, features = chapter_features
@@ -204,4 +206,21 @@ def test_trml_with_90_percent_missing_keeps_the_lower_bound(chapter_features):
     lb = T.run_trml(chapter["clip"], features, "lb", "A", "T->V", kept=0.1, task="classification", config=config)
     trml = T.run_trml(chapter["clip"], features, "trml", "A", "T->V", kept=0.1, task="classification", config=config)
     assert lb.metrics["accuracy"] > 0.3  # the text alone is informative (6 classes: chance 0.17)
-    assert trml.metrics["accuracy"] >= lb.metrics["accuracy"] - 0.02
+    assert trml.metrics["accuracy"] >= lb.metrics["accuracy"] - 0.05
+
+
+@pytest.mark.xfail(strict=True, reason="known failure, quick profile: with the tiny self-pretrained open_clip model "
+                   "TRML scored 0.40 vs LB 0.42 (T->V); fine-tuning the towers did not change this (notebook 12: "
+                   "0.36 vs 0.36, 0.37 vs 0.37). Strict, so a real gain shows up as XPASS.")
+def test_trml_beats_the_lower_bound_by_a_margin(chapter_features):
+    """The issue's claim: with 90% of the victim missing (Setting A, both victims), TRML beats LB by
+    a margin a broken generator could not reach (>= 3 points of accuracy on average). On the
+    embedded benchmark it does not; see notebook 12 for why."""
+    chapter, features = chapter_features
+    config = TrainConfig(epochs=8, batch_size=64, lr=2e-3, patience=3)
+    gains = []
+    for victim in ("T->V", "V->T"):
+        lb, trml = (T.run_trml(chapter["clip"], features, method, "A", victim, kept=0.1, task="classification",
+                               config=config).metrics["accuracy"] for method in ("lb", "trml"))
+        gains.append(trml - lb)
+    assert np.mean(gains) >= 0.03, gains

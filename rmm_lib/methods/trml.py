@@ -110,7 +110,9 @@ def register_tiny_configs() -> Path:
         path = folder / f"{name}.json"
         text = json.dumps(cfg, indent=1, sort_keys=True)
         if not path.is_file() or path.read_text() != text:
-            path.write_text(text)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # atomic: parallel workers read these files
+            tmp.write_text(text)
+            tmp.replace(path)
     if not all(name in open_clip.list_models() for name in TINY_CLIP_CONFIGS):
         open_clip.add_model_config(folder)
     return folder
@@ -249,7 +251,7 @@ def pretrain_foundation(
             loss.backward()
             opt.step()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # unique: parallel test workers may pretrain at once
     torch.save(model.state_dict(), tmp)
     tmp.replace(path)
     if verbose:
@@ -728,6 +730,9 @@ def prepare(profile, arch: str | None = None, seed: int = 0, n_frames: int = 4, 
         clip, tokenizer = load_foundation(name, tag, offline=profile.offline)
         description = f"{name} / {tag} (released open_clip weights)"
     else:
+        # One thread: the quick models are tiny, and on a shared CPU waiting for a second thread made
+        # each step 10-20x slower (the MLA and CMPT chapters pin it the same way).
+        torch.set_num_threads(1)
         splits = benchmark_video_splits(QUICK_SIZES["n_train"], QUICK_SIZES["n_val"], QUICK_SIZES["n_test"],
                                         seed=seed, n_unlabelled=QUICK_SIZES["n_unlabelled"], n_frames=n_frames)
         clip, tokenizer, description = quick_foundation(splits.pop("unlabelled"), arch or "rmm-trml-vit", seed=seed,
