@@ -1,0 +1,226 @@
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rmm_lib.methods import trml as T
+from rmm_lib.train import TrainConfig
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    # Pretrained checkpoints of the tests go to a private folder, never the user's cache.
+    monkeypatch.setenv("RMM_CACHE", str(tmp_path_factory.getbasetemp() / "rmm-cache"))
+
+
+@pytest.fixture(scope="module")
+def video_splits():
+    return T.benchmark_video_splits(240, 80, 80, seed=3, n_unlabelled=64)
+
+
+def tiny_clip(seed=0):
+    import open_clip
+
+    T.register_tiny_configs()
+    torch.manual_seed(seed)
+    with T._quiet_open_clip():
+        return open_clip.create_model("rmm-trml-vit", pretrained=None), open_clip.get_tokenizer("rmm-trml-vit")
+
+
+# ----------------------------------------------------------------------------- Eq. 4-6
+def test_generators_map_shapes_and_receive_gradient(video_splits):
+    clip, tok = tiny_clip()
+    model = T.TRML(clip, tok, task="regression", freeze_encoders=True)
+    batch = video_splits["train"].with_presence(np.c_[np.ones(240, bool), np.arange(240) % 2 == 0])[list(range(8))]
+    out = model(batch)
+    assert out["virtual"]["text"].shape == (8, model.dim) and out["virtual"]["video"].shape == (8, model.dim)
+    assert out["logits"].shape == (8, 1)
+    model.training_step(batch)["loss"].backward()
+    for gen in (model.t2v, model.v2t):
+        grads = [p.grad for p in gen.parameters()]
+        assert all(g is not None and g.abs().sum() > 0 for g in grads)
+    assert all(p.grad is None for p in model.clip.parameters())  # frozen towers
+
+
+def test_virtual_replaces_only_missing_features(video_splits):
+    clip, tok = tiny_clip()
+    model = T.TRML(clip, tok, freeze_encoders=True).eval()
+    presence = np.c_[np.ones(240, bool), np.arange(240) % 2 == 0]
+    batch = video_splits["train"].with_presence(presence)[list(range(6))]
+    out = model(batch)
+    x_t, x_v, v_v = out["features"]["text"], out["features"]["video"], out["virtual"]["video"]
+    expected = torch.where(batch.has("video")[:, None], x_t + x_v, x_t + v_v)  # Eq. 7 and Eq. 9
+    assert torch.allclose(out["fused"], expected)
+
+
+def test_temporal_encoder_kinds_and_bad_shapes():
+    frames = torch.randn(3, 5, 16)
+    for kind in T.TemporalEncoder.KINDS:
+        assert T.TemporalEncoder(16, kind)(frames).shape == (3, 16)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        T.TemporalEncoder(16, "cnn")
+    with pytest.raises(ValueError, match="batch, frames, dim"):
+        T.TemporalEncoder(16)(torch.randn(3, 16))
+
+
+# ----------------------------------------------------------------------------- Eq. 10-18
+def test_matching_loss_equals_hand_computed_value():
+    original = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    virtual = torch.tensor([[2.0, 0.0], [1.0, 1.0]])  # cosines: s = [[1, 1/sqrt2], [0, 1/sqrt2]]
+    tau, r = 0.5, 1 / math.sqrt(2)
+    s = [[1.0, r], [0.0, r]]
+
+    def ce(logits, k):  # -log softmax(logits)[k]
+        return -logits[k] + math.log(sum(math.exp(v) for v in logits))
+
+    rows = [ce([s[i][0] / tau, s[i][1] / tau], i) for i in range(2)]  # Eq. 12, t -> t_bar
+    cols = [ce([s[0][j] / tau, s[1][j] / tau], j) for j in range(2)]  # Eq. 13, t_bar -> t
+    expected = 0.5 * (sum(rows) / 2 + sum(cols) / 2)  # Eq. 16
+    assert T.matching_loss(original, virtual, tau).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_matching_loss_is_minimised_when_virtual_equals_original():
+    # Among all assignments of the original features as "virtual" ones, the identity (virtual ==
+    # original) gives the lowest loss; shuffled or noisy virtual features give more.
+    torch.manual_seed(0)
+    x = torch.randn(5, 8)
+    at_identity = T.matching_loss(x, x, 0.2).item()
+    for perm in itertools.permutations(range(5)):
+        if list(perm) != list(range(5)):
+            assert T.matching_loss(x, x[list(perm)], 0.2).item() > at_identity
+    noisy = [T.matching_loss(x, x + 0.5 * torch.randn_like(x), 0.2).item() for _ in range(20)]
+    assert min(noisy) > at_identity
+
+
+def test_sml_weights_follow_eq_18(video_splits):
+    clip, tok = tiny_clip()
+    model = T.TRML(clip, tok, freeze_encoders=True, lam=0.1)
+    batch = video_splits["train"][list(range(16))]
+    parts = model.sml_loss(model(batch), batch)
+    assert parts["sml_loss"].item() == pytest.approx(0.1 * parts["loss_tt"].item() + 0.9 * parts["loss_vv"].item(), rel=1e-5)
+    ablated = T.TRML(clip, tok, freeze_encoders=True, text_matching=False)
+    assert ablated.sml_loss(ablated(batch), batch)["loss_tt"].item() == 0.0
+
+
+def test_temperature_is_learnable_and_positive(video_splits):
+    clip, tok = tiny_clip()
+    model = T.TRML(clip, tok, freeze_encoders=True, temperature=0.1)
+    assert model.tau.item() == pytest.approx(0.1) and model.log_tau.requires_grad
+    opt = torch.optim.SGD([model.log_tau], lr=50.0)  # a huge step must not make it negative
+    batch = video_splits["train"][list(range(16))]
+    for _ in range(3):
+        opt.zero_grad()
+        model.training_step(batch)["loss"].backward()
+        assert model.log_tau.grad is not None and model.log_tau.grad.abs() > 0
+        opt.step()
+    assert model.tau.item() > 0 and model.tau.item() != pytest.approx(0.1)
+    fixed = T.TRML(clip, tok, freeze_encoders=True, learn_temperature=False)
+    assert not fixed.log_tau.requires_grad
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        T.TRML(clip, tok, temperature=0.0)
+    with pytest.raises(ValueError, match="lam"):
+        T.TRML(clip, tok, lam=1.5)
+
+
+# ----------------------------------------------------------------------------- protocols
+def test_setting_a_has_no_victim_in_test_and_b_keeps_the_rate(video_splits):
+    splits = {k: video_splits[k] for k in ("train", "val", "test")}
+    for victim, col in (("T->V", 1), ("V->T", 0)):
+        a = T.setting_masks(splits, "A", victim, kept=0.1, seed=1)
+        assert not a["test"][:, col].any() and a["test"][:, 1 - col].all()
+        assert a["train"][:, col].sum() == round(0.1 * 240)
+        b = T.setting_masks(splits, "B", victim, kept=0.1, seed=1)
+        for split, n in (("train", 240), ("val", 80), ("test", 80)):
+            assert b[split][:, col].sum() == round(0.1 * n) and b[split][:, 1 - col].all()
+    assert T.victim_names("T->V") == ("text", "video")
+    with pytest.raises(ValueError, match="A->B"):
+        T.setting_masks(splits, "A", "TV")
+    with pytest.raises(ValueError, match="setting must be"):
+        T.setting_masks(splits, "C")
+    with pytest.raises(ValueError, match="outside"):
+        T.setting_masks(splits, "B", kept=10)
+
+
+def test_image_to_video_pans_the_photo():
+    img = torch.zeros(1, 1, 8, 8)
+    img[0, 0, 4, 4] = 1.0
+    video = T.image_to_video(img, n_frames=3, image_size=8, step=1)
+    assert video.shape == (1, 3, 3, 8, 8)
+    peaks = [int(video[0, k, 0].flatten().argmax()) % 8 for k in range(3)]
+    assert peaks == [3, 4, 5]
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        T.image_to_video(torch.zeros(8, 8))
+
+
+# ----------------------------------------------------------------------------- foundation model
+def test_saved_checkpoint_loads_exactly_through_the_paper_path(tmp_path):
+    clip, _ = tiny_clip(seed=4)
+    path = tmp_path / "clip.pt"
+    torch.save(clip.state_dict(), path)
+    loaded, tokenizer = T.load_foundation("rmm-trml-vit", str(path))  # the path ViT-B-32/openai takes
+    state = loaded.state_dict()
+    assert state.keys() == clip.state_dict().keys()
+    for key, value in clip.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    assert tokenizer(["a mug of tea"]).shape == (1, T.TINY_CLIP_CONFIGS["rmm-trml-vit"]["text_cfg"]["context_length"])
+
+
+def test_pretraining_is_cached_and_seeded(video_splits):
+    import os
+
+    ds = video_splits["unlabelled"]
+    path = T.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5, verbose=False)
+    stamp = os.path.getmtime(path)
+    assert T.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5, verbose=False) == path
+    assert os.path.getmtime(path) == stamp  # found in the cache, not retrained
+    again = T.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5, verbose=False, rebuild=True)
+    a, b = torch.load(path, weights_only=True), torch.load(again, weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # same seed, same weights
+
+
+
+@pytest.fixture(scope="module")
+def chapter_features():
+    """The chapter's quick set-up: benchmark, tiny open_clip pretrained (or read from the cache:
+    same configuration, data and seed give the same weights) and frozen features."""
+    from rmm_lib.profiles import get_profile
+
+    chapter = T.prepare(get_profile("quick"), verbose=False)
+    return chapter, T.frozen_features(chapter["clip"], chapter["tokenizer"], chapter["splits"])
+
+
+def test_trml_with_90_percent_missing_keeps_the_lower_bound(chapter_features):
+    """TRML with 90% of the victim missing (Setting A, T->V), seeded, on the embedded benchmark.
+    With the quick tiny foundation model TRML does NOT beat the lower bound (the strict xfail test
+    below states the issue's claim), so this only guards what holds: LB is informative and TRML
+    stays within five points of it -- the noise level here: executing with two CPU threads instead
+    of one moved LB from 0.42 to 0.39. It cannot tell a broken generator from a working one:
+    re-initialising G_t->v after training moved TRML's accuracy by one point (0.40 -> 0.39), so the
+    virtual visual carries little into the prediction on this benchmark."""
+    from rmm_lib.train import TrainConfig
+
+    chapter, features = chapter_features
+    config = TrainConfig(epochs=8, batch_size=64, lr=2e-3, patience=3)
+    lb = T.run_trml(chapter["clip"], features, "lb", "A", "T->V", kept=0.1, task="classification", config=config)
+    trml = T.run_trml(chapter["clip"], features, "trml", "A", "T->V", kept=0.1, task="classification", config=config)
+    assert lb.metrics["accuracy"] > 0.3  # the text alone is informative (6 classes: chance 0.17)
+    assert trml.metrics["accuracy"] >= lb.metrics["accuracy"] - 0.05
+
+
+@pytest.mark.xfail(strict=True, reason="known failure, quick profile: with the tiny self-pretrained open_clip model "
+                   "TRML scored 0.40 vs LB 0.42 (T->V); fine-tuning the towers did not change this (notebook 12: "
+                   "0.36 vs 0.36, 0.37 vs 0.37). Strict, so a real gain shows up as XPASS.")
+def test_trml_beats_the_lower_bound_by_a_margin(chapter_features):
+    """The issue's claim: with 90% of the victim missing (Setting A, both victims), TRML beats LB by
+    a margin a broken generator could not reach (>= 3 points of accuracy on average). On the
+    embedded benchmark it does not; see notebook 12 for why."""
+    chapter, features = chapter_features
+    config = TrainConfig(epochs=8, batch_size=64, lr=2e-3, patience=3)
+    gains = []
+    for victim in ("T->V", "V->T"):
+        lb, trml = (T.run_trml(chapter["clip"], features, method, "A", victim, kept=0.1, task="classification",
+                               config=config).metrics["accuracy"] for method in ("lb", "trml"))
+        gains.append(trml - lb)
+    assert np.mean(gains) >= 0.03, gains
