@@ -1,0 +1,121 @@
+"""``python -m rmm_lib``: list the papers' tables, run one on real data, or smoke-test them.
+
+    python -m rmm_lib list
+    python -m rmm_lib run mla.table2 --data-root ~/rmm_data --out runs/ [--epochs N] [--device cuda]
+    python -m rmm_lib smoke all --steps 5        # synthetic inputs of the real shapes, random-init backbones
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .tables import get, load_all
+
+
+def _device(name: str | None) -> str:
+    from .utils import select_device
+
+    return name or select_device().type
+
+
+def cmd_list(args) -> int:
+    specs = load_all()
+    if not specs:
+        print("no table is registered yet (the method chapters register them in rmm_lib/tables/<paper>.py)")
+        return 0
+    width = max(len(k) for k in specs)
+    for key in sorted(specs):
+        s = specs[key]
+        gpu = "unmeasured" if s.gpu_minutes is None else f"~{s.gpu_minutes:g} GPU min"
+        print(f"{key:<{width}}  {s.dataset:<16} {gpu:<14} {s.title}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .data import load_splits
+    from .reproduce import run_table
+
+    spec = get(args.key)
+    options = dict(getattr(spec, "data_options", None) or {})
+    for item in args.data_option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--data-option takes key=value, got {item!r}")
+        options[key] = value
+    splits = load_splits(spec.dataset, args.data_root, seed=args.seed, **options)
+    record = run_table(spec, splits, device=_device(args.device), out_dir=args.out, epochs=args.epochs, seed=args.seed,
+                       progress=not args.no_progress)
+    out = Path(args.out) / spec.key
+    print((out / "table.md").read_text())
+    print(f"wrote {out / 'result.json'} ({record['wall_s']:.0f} s, peak {record['peak_memory_mb']:.0f} MB)")
+    return 0
+
+
+def cmd_smoke(args) -> int:
+    from .data import synthetic_splits
+    from .reproduce import run_table
+
+    specs = load_all()
+    keys = sorted(specs) if args.key == "all" else [get(args.key).key]
+    if not keys:
+        print("no table is registered yet")
+        return 0
+    device = _device(args.device)
+    rows, failed = [], []
+    for key in keys:
+        spec = specs[key]
+        splits = synthetic_splits(spec.dataset, n=args.samples, seed=args.seed)
+        start = time.perf_counter()
+        try:
+            record = run_table(spec, splits, device=device, out_dir=Path(args.out) / "smoke", seed=args.seed, smoke=True,
+                               max_steps=args.steps, progress=False)
+        except Exception as err:  # report every table, then fail
+            failed.append(key)
+            print(f"{key}: FAILED {type(err).__name__}: {err}")
+            continue
+        wall = time.perf_counter() - start
+        row = {"key": key, "dataset": spec.dataset, "device": device, "steps": args.steps, "wall_s": round(wall, 2),
+               "steps_per_s": round(args.steps / wall, 3), "peak_memory_mb": record["peak_memory_mb"]}
+        rows.append(row)
+        what = "GPU memory" if device.startswith("cuda") else "process RSS"
+        print(f"{key}: {row['steps_per_s']} steps/s (incl. model build), peak {what} {row['peak_memory_mb']:.0f} MB on {device}")
+    out = Path(args.out) / "smoke" / "smoke.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=1))
+    return 1 if failed else 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rmm_lib", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="every registered paper table")
+    r = sub.add_parser("run", help="run one table on its real dataset (paper profile)")
+    r.add_argument("key")
+    r.add_argument("--data-root", default=None, help="default: $RMM_DATA_ROOT or ~/rmm_data")
+    r.add_argument("--out", default="runs")
+    r.add_argument("--epochs", type=int, default=None, help="override the paper's epoch count")
+    r.add_argument("--device", default=None, help="cuda, cpu, ... (default: the best available)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="passed to load_splits, e.g. target=sentiment (MELD) or text=ids (MOSI/MOSEI)")
+    s = sub.add_parser("smoke", help="a few steps on synthetic data of the real shapes, random-init backbones")
+    s.add_argument("key", help="a table key or 'all'")
+    s.add_argument("--steps", type=int, default=3)
+    s.add_argument("--samples", type=int, default=8, help="synthetic samples per split")
+    s.add_argument("--out", default="runs")
+    s.add_argument("--device", default=None)
+    s.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    try:
+        return {"list": cmd_list, "run": cmd_run, "smoke": cmd_smoke}[args.command](args)
+    except (KeyError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

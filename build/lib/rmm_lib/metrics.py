@@ -1,0 +1,113 @@
+"""Metrics the three papers report, on top of scikit-learn.
+
+Sentiment scores (CMU-MOSI/MOSEI style, in [-3, 3]):
+* :func:`acc2` -- binary accuracy of the sign. Two conventions exist in the literature and both are
+  here: ``zero="exclude"`` (negative vs positive, samples whose true score is exactly 0 are left
+  out; the default) and ``zero="nonnegative"`` (negative vs non-negative, 0 counts as positive).
+* :func:`mae` -- mean absolute error; :func:`pearson` -- correlation.
+
+Classes: :func:`accuracy`, :func:`f1_macro`. Multi-label (MM-IMDb): :func:`multilabel_f1`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error
+
+
+def _np(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().float().cpu().numpy() if x.is_floating_point() else x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _check_pair(y_true, y_pred):
+    y_true, y_pred = _np(y_true), _np(y_pred)
+    if y_true.shape[0] != y_pred.shape[0]:
+        raise ValueError(f"y_true has {y_true.shape[0]} samples but y_pred has {y_pred.shape[0]}.")
+    if y_true.shape[0] == 0:
+        raise ValueError("Cannot compute a metric on zero samples.")
+    if np.issubdtype(y_pred.dtype, np.floating) and np.isnan(y_pred).any():
+        raise ValueError("Predictions contain NaN: the model diverged or a missing input leaked NaNs.")
+    return y_true, y_pred
+
+
+def accuracy(y_true, y_pred) -> float:
+    """Fraction of exact matches (y_pred: class ids, or logits of shape (N, K))."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    if y_pred.ndim == 2:
+        y_pred = y_pred.argmax(axis=1)
+    return float(accuracy_score(y_true, y_pred))
+
+
+def f1_macro(y_true, y_pred) -> float:
+    """Macro-averaged F1 over classes (y_pred: class ids or logits)."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    if y_pred.ndim == 2:
+        y_pred = y_pred.argmax(axis=1)
+    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+
+
+def acc2(y_true, y_pred, zero: str = "exclude") -> float:
+    """Binary sentiment accuracy from continuous scores; see the module docstring for ``zero``."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1)
+    if zero == "exclude":
+        keep = y_true != 0
+        if not keep.any():
+            raise ValueError("Every true score is 0: Acc-2 with zero='exclude' is undefined.")
+        return float(accuracy_score(y_true[keep] > 0, y_pred[keep] > 0))
+    if zero == "nonnegative":
+        return float(accuracy_score(y_true >= 0, y_pred >= 0))
+    raise ValueError(f"zero must be 'exclude' or 'nonnegative', got {zero!r}.")
+
+
+def mae(y_true, y_pred) -> float:
+    """Mean absolute error."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    return float(mean_absolute_error(y_true.reshape(-1), y_pred.reshape(-1)))
+
+
+def pearson(y_true, y_pred) -> float:
+    """Pearson correlation (0 when either side is constant)."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    a, b = y_true.reshape(-1).astype(float), y_pred.reshape(-1).astype(float)
+    if a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def multilabel_f1(y_true, y_score, threshold: float = 0.5, from_logits: bool = True) -> dict:
+    """F1 macro and micro for multi-label targets ``(N, K)``; ``y_score`` are logits (sigmoid then
+    ``threshold``) or probabilities with ``from_logits=False``."""
+    y_true, y_score = _check_pair(y_true, y_score)
+    if y_true.shape != y_score.shape:
+        raise ValueError(f"Multi-label targets {y_true.shape} and scores {y_score.shape} differ in shape.")
+    prob = 1 / (1 + np.exp(-y_score)) if from_logits else y_score
+    pred = prob >= threshold
+    y_true = y_true.astype(bool)
+    return {
+        "f1_macro": float(f1_score(y_true, pred, average="macro", zero_division=0)),
+        "f1_micro": float(f1_score(y_true, pred, average="micro", zero_division=0)),
+    }
+
+
+def task_metrics(task: str, target, output) -> dict:
+    """All metrics for one task: ``classification`` (target labels, output logits),
+    ``regression`` (target scores, output (N,) or (N, 1)), ``multilabel`` (targets (N, K), logits)."""
+    if task == "classification":
+        return {"accuracy": accuracy(target, output), "f1_macro": f1_macro(target, output)}
+    if task == "regression":
+        out = _np(output).reshape(-1)
+        return {
+            "mae": mae(target, out),
+            "acc2": acc2(target, out, zero="exclude"),
+            "acc2_has0": acc2(target, out, zero="nonnegative"),
+            "corr": pearson(target, out),
+        }
+    if task == "multilabel":
+        return multilabel_f1(target, output)
+    raise ValueError(f"Unknown task {task!r}; use classification, regression or multilabel.")
+
+
+#: The metric that early stopping watches per task, and whether higher is better.
+MONITOR = {"classification": ("accuracy", "max"), "regression": ("mae", "min"), "multilabel": ("f1_macro", "max")}

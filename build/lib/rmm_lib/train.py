@@ -1,0 +1,353 @@
+"""One trainer for every method and baseline.
+
+A model is an ``nn.Module`` whose ``forward(batch)`` returns ``{"logits": ...}`` and which has a
+``task`` attribute (``classification``, ``regression`` or ``multilabel``). Methods that train
+differently add at most three optional hooks, which the trainer calls when present:
+
+* ``training_step(batch, step) -> {"loss": tensor, ...}`` -- the loss of one optimiser step
+  (default: :func:`task_loss` on ``forward``'s logits; extra scalar entries are logged);
+* ``steps_per_batch`` -- optimiser steps per batch (MLA takes one per modality);
+* ``before_optimizer_step(step)`` -- edit gradients after backward (MLA's gradient projection,
+  OGM-GE's modulation).
+
+The trainer picks the device (CUDA, MPS, CPU), uses mixed precision on CUDA, seeds everything,
+shows tqdm bars (``progress=False`` or ``RMM_PROGRESS=0`` to silence), stops early on the
+validation metric, saves a checkpoint every epoch that resumes exactly, and writes a JSON record.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .metrics import MONITOR, task_metrics
+from .profiles import progress_enabled
+from .utils import seed_everything, select_device
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of one run. ``monitor`` defaults to the task's metric in
+    :data:`rmm_lib.metrics.MONITOR`; ``patience=None`` disables early stopping."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adam"  # adam, adamw or sgd
+    momentum: float = 0.9
+    eps: float = 1e-8
+    scheduler: str | None = None  # None, "step" (StepLR) or "poly" (polynomial decay)
+    step_size: int = 70
+    gamma: float = 0.1
+    poly_power: float = 0.9
+    grad_clip: float | None = None
+    patience: int | None = None
+    monitor: str | None = None
+    seed: int = 0
+    amp: bool = True
+    device: str | None = None
+    extra: dict = field(default_factory=dict)
+    # Stop each epoch after this many batches (smoke runs: a few steps on synthetic data).
+    max_batches: int | None = None
+    # Warm-up (CMPT Table 5): the first ``warmup_epochs`` run at ``warmup_factor`` x lr; with
+    # scheduler="poly" the polynomial decay then runs over the remaining epochs.
+    warmup_epochs: int = 0
+    warmup_factor: float = 0.1
+
+
+def task_loss(task: str, logits: torch.Tensor, batch) -> torch.Tensor:
+    """Cross-entropy (classification), L1 on the score (regression, as the MOSI/MOSEI papers
+    report MAE) or binary cross-entropy (multi-label)."""
+    if task == "classification":
+        return F.cross_entropy(logits.float(), batch.label)
+    if task == "regression":
+        if batch.score is None:
+            raise ValueError("A regression task needs a dataset with a `score` target.")
+        return F.l1_loss(logits.float().reshape(-1), batch.score)
+    if task == "multilabel":
+        return F.binary_cross_entropy_with_logits(logits.float(), batch.label.float())
+    raise ValueError(f"Unknown task {task!r}; use classification, regression or multilabel.")
+
+
+def _target(task: str, batch) -> torch.Tensor:
+    if task == "regression" and batch.score is None:
+        raise ValueError("A regression task needs a dataset with a `score` target.")
+    return batch.score if task == "regression" else batch.label
+
+
+class Trainer:
+    """Fit, evaluate and checkpoint one model. See the module docstring for the model contract."""
+
+    def __init__(self, model: torch.nn.Module, config: TrainConfig | None = None, progress: bool | None = None):
+        self.config = config or TrainConfig()
+        self.task = getattr(model, "task", "classification")
+        self.device = select_device(self.config.device)
+        seed_everything(self.config.seed)
+        self.model = model.to(self.device)
+        self.progress = progress_enabled(progress)
+        self.optimizer = self._make_optimizer()
+        self.scheduler = self._make_scheduler()
+        self.use_amp = self.config.amp and self.device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+        self.monitor, self.mode = MONITOR[self.task]
+        if self.config.monitor:
+            self.monitor = self.config.monitor
+            self.mode = "min" if self.monitor in ("mae", "loss") else "max"
+        self.epoch = 0
+        self.history: list = []
+        self.best_value: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state: dict | None = None
+        self.bad_epochs = 0
+        self.timings = {"train_seconds": 0.0, "train_samples": 0}
+
+    # ------------------------------------------------------------------ set-up
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.config
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("The model has no trainable parameters.")
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, eps=cfg.eps)
+        if cfg.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, eps=cfg.eps)
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        raise ValueError(f"optimizer must be adam, adamw or sgd, got {cfg.optimizer!r}.")
+
+    def _make_scheduler(self):
+        cfg = self.config
+        if cfg.warmup_epochs:
+            return self._warmup_scheduler()
+        if cfg.scheduler is None:
+            return None
+        if cfg.scheduler == "step":
+            return torch.optim.lr_scheduler.StepLR(self.optimizer, cfg.step_size, cfg.gamma)
+        if cfg.scheduler == "poly":
+            return torch.optim.lr_scheduler.PolynomialLR(self.optimizer, cfg.epochs, cfg.poly_power)
+        raise ValueError(f"scheduler must be None, 'step' or 'poly', got {cfg.scheduler!r}.")
+
+    def _warmup_scheduler(self):
+        cfg = self.config
+        if not 0 <= cfg.warmup_epochs < cfg.epochs or not 0 < cfg.warmup_factor <= 1:
+            raise ValueError(f"warmup_epochs must be in [0, epochs) and warmup_factor in (0, 1]; got "
+                             f"{cfg.warmup_epochs} of {cfg.epochs} epochs and factor {cfg.warmup_factor}.")
+        if cfg.scheduler not in (None, "poly"):
+            raise ValueError(f"warm-up combines with scheduler=None or 'poly', not {cfg.scheduler!r}.")
+        warm, decay = cfg.warmup_epochs, cfg.epochs - cfg.warmup_epochs
+
+        def factor(epoch: int) -> float:
+            if epoch < warm:
+                return cfg.warmup_factor
+            if cfg.scheduler is None:
+                return 1.0
+            return max(0.0, 1 - (epoch - warm) / decay) ** cfg.poly_power
+
+        return torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+
+    # ------------------------------------------------------------------ training
+    def _loss(self, batch, step: int) -> dict:
+        if hasattr(self.model, "training_step"):
+            out = self.model.training_step(batch, step)
+        else:
+            out = {"loss": task_loss(self.task, self.model(batch)["logits"], batch)}
+        if not torch.isfinite(out["loss"]):
+            raise FloatingPointError(
+                f"Loss became {out['loss'].item()} at epoch {self.epoch + 1}: lower the learning rate "
+                "or check the inputs for NaNs."
+            )
+        return out
+
+    def _train_epoch(self, train) -> dict:
+        self.model.train()
+        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + self.epoch)
+        loader = train.loader(self.config.batch_size, shuffle=True, generator=generator)
+        n_steps = int(getattr(self.model, "steps_per_batch", 1))
+        totals: dict = {}
+        count = 0
+        start = time.perf_counter()
+        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, disable=not self.progress)
+        for index, batch in enumerate(bar):
+            if self.config.max_batches is not None and index >= self.config.max_batches:
+                break
+            batch = batch.to(self.device, non_blocking=True)
+            for step in range(n_steps):
+                self.optimizer.zero_grad(set_to_none=True)
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                    out = self._loss(batch, step)
+                self.scaler.scale(out["loss"]).backward()
+                self.scaler.unscale_(self.optimizer)
+                if hasattr(self.model, "before_optimizer_step"):
+                    self.model.before_optimizer_step(step)
+                if self.config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                for key, value in out.items():
+                    if torch.is_tensor(value) and value.numel() == 1:
+                        totals[key] = totals.get(key, 0.0) + float(value.detach()) * len(batch)
+            count += len(batch)
+            bar.set_postfix(loss=totals.get("loss", 0.0) / max(count, 1))
+        if self.scheduler is not None:
+            self.scheduler.step()
+        seconds = time.perf_counter() - start
+        self.timings["train_seconds"] += seconds
+        self.timings["train_samples"] += count
+        stats = {f"train_{k}": v / count for k, v in totals.items()}
+        stats.update(epoch_seconds=seconds, samples_per_second=count / seconds)
+        return stats
+
+    def fit(self, train, val=None, epochs: int | None = None, run_dir: str | Path | None = None,
+            resume: str | Path | None = None, restore_best: bool = True) -> list:
+        """Train for ``epochs`` (default: the config's). With ``val``, track the monitored metric,
+        stop after ``patience`` epochs without improvement and (``restore_best``) end with the best
+        weights. With ``run_dir``, save ``last.pt`` every epoch and ``record.json`` at the end.
+        ``resume`` continues exactly from a checkpoint written by this trainer."""
+        epochs = self.config.epochs if epochs is None else epochs
+        if resume is not None:
+            self.load_checkpoint(resume)
+        run_dir = Path(run_dir) if run_dir else None
+        if run_dir:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        while self.epoch < epochs:
+            stats = self._train_epoch(train)
+            self.epoch += 1
+            if val is not None:
+                stats.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
+                self._track(stats[f"val_{self.monitor}"])
+            self.history.append({"epoch": self.epoch, **stats})
+            if run_dir:
+                self.save_checkpoint(run_dir / "last.pt")
+            if self.config.patience is not None and self.bad_epochs >= self.config.patience:
+                break
+        if restore_best and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        if run_dir:
+            self.write_record(run_dir / "record.json")
+        return self.history
+
+    def _track(self, value: float) -> None:
+        better = (
+            self.best_value is None
+            or (self.mode == "max" and value > self.best_value)
+            or (self.mode == "min" and value < self.best_value)
+        )
+        if better:
+            self.best_value, self.best_epoch, self.bad_epochs = value, self.epoch, 0
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        else:
+            self.bad_epochs += 1
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def predict(self, dataset, batch_size: int | None = None) -> dict:
+        """Model outputs over a dataset: ``{"logits": (N, K), "target": (N,...), "present": (N, M)}``."""
+        self.model.eval()
+        logits, targets = [], []
+        for batch in dataset.loader(batch_size or self.config.batch_size):
+            batch = batch.to(self.device)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                out = self.model(batch)
+            logits.append(out["logits"].float().cpu())
+            targets.append(_target(self.task, batch).cpu())
+        return {"logits": torch.cat(logits), "target": torch.cat(targets), "present": dataset.presence}
+
+    def evaluate(self, dataset, batch_size: int | None = None) -> dict:
+        """The task's metrics on ``dataset`` (see :func:`rmm_lib.metrics.task_metrics`)."""
+        pred = self.predict(dataset, batch_size)
+        return task_metrics(self.task, pred["target"], pred["logits"])
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Everything needed to resume exactly: weights, optimiser, scheduler, scaler, epoch,
+        early-stopping state, history and RNG states. Loadable with ``weights_only=True``."""
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "best_state": self.best_state,
+            "bad_epochs": self.bad_epochs,
+            "history": self.history,
+            "timings": self.timings,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "python_rng": random.getstate(),
+            "config": asdict(self.config),
+        }
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)  # never leave a half-written checkpoint behind
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Restore a checkpoint written by :meth:`save_checkpoint` (``weights_only=True``)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"No checkpoint at {path}; train first or pass the right run_dir.")
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as err:
+            raise ValueError(f"Checkpoint {path} is corrupted or not a trainer checkpoint: {err}") from err
+        missing = {"model", "optimizer", "epoch", "torch_rng"} - set(state)
+        if missing:
+            raise ValueError(f"Checkpoint {path} lacks {sorted(missing)}; it was not written by Trainer.")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch = state["epoch"]
+        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        self.best_state, self.bad_epochs = state["best_state"], state["bad_epochs"]
+        self.history, self.timings = list(state["history"]), dict(state["timings"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+        random.setstate(_as_tuple(state["python_rng"]))
+
+    # ------------------------------------------------------------------ record
+    def record(self, extra: dict | None = None) -> dict:
+        """Config, history, best epoch, timings and environment of this run, JSON-ready."""
+        params = sum(p.numel() for p in self.model.parameters())
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        secs = self.timings["train_seconds"]
+        return {
+            "model": type(self.model).__name__,
+            "task": self.task,
+            "config": asdict(self.config),
+            "device": str(self.device),
+            "parameters": {"total": params, "trainable": trainable},
+            "epochs_run": self.epoch,
+            "best_epoch": self.best_epoch,
+            "best_value": self.best_value,
+            "monitor": self.monitor,
+            "history": self.history,
+            "timings": {**self.timings, "samples_per_second": self.timings["train_samples"] / secs if secs else None},
+            "versions": {"python": platform.python_version(), "torch": torch.__version__},
+            **(extra or {}),
+        }
+
+    def write_record(self, path: str | Path, extra: dict | None = None) -> dict:
+        record = self.record(extra)
+        Path(path).write_text(json.dumps(record, indent=2, default=str))
+        return record
+
+
+def _as_tuple(value):
+    """``random.setstate`` wants tuples; a checkpoint may hand back lists."""
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
