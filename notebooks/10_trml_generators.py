@@ -103,7 +103,6 @@ fig.tight_layout()
 # NBVAL_CHECK_OUTPUT
 features = T.frozen_features(clip, tokenizer, splits)
 model = T.TRML(clip, tokenizer, task="regression", freeze_encoders=True)
-model.cached = True
 batch = features["train"][list(range(8))]
 out = model(batch)
 print("cached text features:", tuple(features["train"].inputs["text"].shape))
@@ -123,10 +122,10 @@ print("fused x:", tuple(out["fused"].shape), " prediction:", tuple(out["logits"]
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from rmm_lib.train import TrainConfig
-
-config = TrainConfig(epochs=8, batch_size=64, lr=2e-3, patience=3)
-run = T.run_trml(clip, features, "trml", setting="A", victim="T->V", task="regression", config=config)
+data = chapter["data"]  # quick: the cached features above; paper: raw splits, CLIP fine-tuned
+config = T.chapter_config(PROFILE)  # quick: T.QUICK_TRAIN; paper: appendix B
+run = T.run_trml(clip, data, "trml", setting="A", victim="T->V", task="regression", config=config,
+                 tokenizer=tokenizer)
 print("test (visual absent everywhere):", T.summarize_run(run.metrics, "regression"))
 
 # %% [markdown]
@@ -139,7 +138,7 @@ print("test (visual absent everywhere):", T.summarize_run(run.metrics, "regressi
 import torch.nn.functional as F
 
 trained = run.trainer.model
-got = T.collect(trained, features["test"])
+got = T.collect(trained, data["test"])
 same = F.cosine_similarity(got["virtual_v"], got["x_v"]).mean()
 other = F.cosine_similarity(got["virtual_v"], got["x_v"].roll(1, 0)).mean()
 print(f"cos(virtual, own original) = {same:.2f}; cos(virtual, another sample's original) = {other:.2f}")

@@ -46,12 +46,11 @@ import numpy as np
 import torch
 
 from rmm_lib.methods import trml as T
-from rmm_lib.train import TrainConfig
 
 chapter = T.prepare(PROFILE)
-features = T.frozen_features(chapter["clip"], chapter["tokenizer"], chapter["splits"])
-config = TrainConfig(epochs=8, batch_size=64, lr=2e-3, patience=3)
-models = {victim: T.run_trml(chapter["clip"], features, "trml", "B", victim, config=config)
+data, clip, tokenizer = chapter["data"], chapter["clip"], chapter["tokenizer"]
+config = T.chapter_config(PROFILE)  # quick: frozen cached features; paper: appendix B, fine-tuned
+models = {victim: T.run_trml(clip, data, "trml", "B", victim, config=config, tokenizer=tokenizer)
           for victim in ("T->V", "V->T")}
 
 # %% [markdown]
@@ -63,7 +62,7 @@ models = {victim: T.run_trml(chapter["clip"], features, "trml", "B", victim, con
 # %%
 from rmm_lib.plots import plot_tsne
 
-got = T.collect(models["T->V"].trainer.model, features["test"])
+got = T.collect(models["T->V"].trainer.model, data["test"])
 fig, axes = plt.subplots(1, 2, figsize=(9, 4))
 for ax, m, name in zip(axes, ("v", "t"), ("visual", "text")):
     both = torch.cat([got[f"x_{m}"], got[f"virtual_{m}"]])
@@ -86,7 +85,7 @@ TAUS = (0.1, 0.3, 0.5, 0.7, 0.9) if PROFILE.name == "paper" else (0.1, 0.5, 0.9)
 
 @lru_cache(maxsize=None)
 def acc2_at(victim, tau, kept=0.1):
-    run = T.run_trml(chapter["clip"], features, "trml", "B", victim, kept=kept, config=config,
+    run = T.run_trml(clip, data, "trml", "B", victim, kept=kept, config=config, tokenizer=tokenizer,
                      temperature=tau, learn_temperature=False)
     return T.summarize_run(run.metrics, "regression")["Acc-2"]
 
@@ -136,7 +135,7 @@ missing_rate_slider(evaluate, KEPT, draw, description="p (kept)");
 
 # %%
 # NBVAL_CHECK_OUTPUT
-test = features["test"]
+test = data["test"]
 scores = test.score.numpy()
 cases = [int(np.argmax(scores)), int(np.argmin(scores))]
 n = len(test)
@@ -147,7 +146,7 @@ for i in cases:
         presence[:, test.modalities.index(removed)] = False
         pred = T.collect(models[victim].trainer.model, test.with_presence(presence).subset([i]))["logits"]
         row.append(f"{removed} missing: {pred.item():+.2f}")
-    print(f"{chapter['splits']['test'].strings['text'][i]!r}: truth {scores[i]:+.2f}; " + "; ".join(row))
+    print(f"{test.strings['text'][i]!r}: truth {scores[i]:+.2f}; " + "; ".join(row))
 
 # %% [markdown]
 # The paper's Fig. 9 (CMU-MOSI), for comparison, labelled as the paper's:

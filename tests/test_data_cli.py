@@ -103,7 +103,15 @@ def test_quick_setup_is_unchanged(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv("RMM_PROFILE", raising=False)
     monkeypatch.setenv("COLAB_RELEASE_TAG", "x")  # even on Colab the quick profile mounts nothing
     monkeypatch.setattr("rmm_lib.notebook.mount_drive", lambda: pytest.fail("quick profile mounted Drive"))
-    assert setup().name == "quick"
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert setup().name == "quick"
+        assert torch.get_num_threads() == 1  # checked outputs reproduce only with a fixed thread count
+    finally:
+        torch.set_num_threads(threads)
     assert capsys.readouterr().out == "profile: quick | device: cpu\n"
 
 

@@ -1,5 +1,6 @@
 import itertools
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -188,7 +189,7 @@ def chapter_features():
     from rmm_lib.profiles import get_profile
 
     chapter = T.prepare(get_profile("quick"), verbose=False)
-    return chapter, T.frozen_features(chapter["clip"], chapter["tokenizer"], chapter["splits"])
+    return chapter, chapter["data"]
 
 
 def test_trml_with_90_percent_missing_keeps_the_lower_bound(chapter_features):
@@ -202,7 +203,7 @@ def test_trml_with_90_percent_missing_keeps_the_lower_bound(chapter_features):
     from rmm_lib.train import TrainConfig
 
     chapter, features = chapter_features
-    config = TrainConfig(epochs=8, batch_size=64, lr=2e-3, patience=3)
+    config = TrainConfig(**T.QUICK_TRAIN)
     lb = T.run_trml(chapter["clip"], features, "lb", "A", "T->V", kept=0.1, task="classification", config=config)
     trml = T.run_trml(chapter["clip"], features, "trml", "A", "T->V", kept=0.1, task="classification", config=config)
     assert lb.metrics["accuracy"] > 0.3  # the text alone is informative (6 classes: chance 0.17)
@@ -217,10 +218,45 @@ def test_trml_beats_the_lower_bound_by_a_margin(chapter_features):
     a margin a broken generator could not reach (>= 3 points of accuracy on average). On the
     embedded benchmark it does not; see notebook 12 for why."""
     chapter, features = chapter_features
-    config = TrainConfig(epochs=8, batch_size=64, lr=2e-3, patience=3)
+    config = TrainConfig(**T.QUICK_TRAIN)
     gains = []
     for victim in ("T->V", "V->T"):
         lb, trml = (T.run_trml(chapter["clip"], features, method, "A", victim, kept=0.1, task="classification",
                                config=config).metrics["accuracy"] for method in ("lb", "trml"))
         gains.append(trml - lb)
     assert np.mean(gains) >= 0.03, gains
+
+
+def test_chapter_config_is_appendix_b_in_the_paper_profile():
+    from rmm_lib.profiles import get_profile
+
+    paper = T.chapter_config(get_profile("paper"))
+    assert (paper.optimizer, paper.lr, paper.batch_size) == ("adam", 5e-5, 16)  # appendix B, CMU-MOSI
+    assert T.chapter_config(get_profile("paper"), batch_size=32).batch_size == 32  # MOSEI, MELD
+    quick = T.chapter_config(get_profile("quick"))
+    assert (quick.lr, quick.batch_size, quick.epochs) == (T.QUICK_TRAIN["lr"], T.QUICK_TRAIN["batch_size"], 8)
+    assert T.chapter_config(get_profile("quick"), fine_tune=True).lr == T.QUICK_FINE_TUNE["lr"]
+
+
+def test_cached_features_of_another_model_are_refused(video_splits):
+    clip, tokenizer = tiny_clip()
+    model = T.TRML(clip, tokenizer, freeze_encoders=True)
+    features = T.cache_features(model, {"test": video_splits["test"]})["test"]
+    batch = features[list(range(4))]
+    model(batch)  # the model recognises its own cached features by shape
+    narrow = replace(batch, inputs={k: v[..., :32] for k, v in batch.inputs.items()})
+    with pytest.raises(ValueError, match="cache_features"):
+        model(narrow)
+
+
+def test_table_spec_runs_from_the_command_line_without_a_notebook_model(video_splits, monkeypatch):
+    """`python -m rmm_lib run|smoke trml.*` passes no foundation model: the spec loads the paper's
+    CLIP itself (here a tiny stand-in, so the test stays fast and offline)."""
+    from rmm_lib.tables import RunContext, get
+
+    monkeypatch.setattr(T, "PAPER_FOUNDATION", ("rmm-trml-vit", None))
+    spec = get("trml.table1")
+    ctx = RunContext(spec, splits=video_splits, smoke=True, progress=False,
+                     overrides={"epochs": 1, "max_batches": 1, "rows": ("LB", "TRML"), "settings": ("A",)})
+    table = spec.run(ctx)
+    assert set(table) == {"LB", "TRML"} and set(table["TRML"]) == {"T->V A MAE", "T->V A Acc-2"}

@@ -422,7 +422,6 @@ class TRML(nn.Module):
         self.matching, self.regression_loss = matching, regression_loss
         self.normalize_features = normalize_features
         self.freeze_encoders = freeze_encoders
-        self.cached = False  # set by cache_features: inputs are open_clip features, not raw data
         if freeze_encoders:
             for p in self.clip.parameters():
                 p.requires_grad_(False)
@@ -457,12 +456,14 @@ class TRML(nn.Module):
         return text.float(), frames.float()
 
     def features(self, batch) -> tuple:
-        """``x_t`` (Eq. 1) and ``x_v`` (Eq. 2-3), from raw inputs or from cached open_clip features."""
-        if self.cached:
+        """``x_t`` (Eq. 1) and ``x_v`` (Eq. 2-3), from raw inputs (video ``(B, n, 3, H, W)``) or from
+        cached open_clip features (video ``(B, n, d)``, text ``(B, d)``; see :func:`cache_features`)."""
+        if batch.inputs[VIDEO].dim() == 3:  # cached frame features
             text, frames = batch.inputs[TEXT].float(), batch.inputs[VIDEO].float()
-            if text.dim() != 2 or frames.dim() != 3 or text.shape[1] != self.dim:
-                raise ValueError("Cached TRML inputs must be text (B, d) and video (B, n, d) features; "
-                                 "build them with cache_features(model, splits).")
+            if text.dim() != 2 or text.shape[1] != self.dim or frames.shape[2] != self.dim:
+                raise ValueError(f"Cached TRML inputs must be text (B, {self.dim}) and video (B, n, {self.dim}) "
+                                 f"features, got {tuple(text.shape)} and {tuple(frames.shape)}; build them with "
+                                 "cache_features(model, splits) from the same foundation model.")
         else:
             text, frames = self.encode_raw(batch)
         if self.normalize_features:
@@ -574,12 +575,10 @@ def encode_dataset(model: TRML, ds: MultimodalDataset, batch_size: int = 256) ->
 
 
 def cache_features(model: TRML, splits: dict, batch_size: int = 256) -> dict:
-    """Encode every split once (:func:`encode_dataset`) and switch ``model`` to cached inputs.
-    Apply presence masks to the returned splits: placeholders never reach the model, which reads
-    presence from the mask."""
-    out = {name: encode_dataset(model, ds, batch_size) for name, ds in splits.items()}
-    model.cached = True
-    return out
+    """Encode every split once (:func:`encode_dataset`); TRML models read these features directly
+    (they recognise them by shape). Apply presence masks to the returned splits: placeholders never
+    reach the model, which reads presence from the mask."""
+    return {name: encode_dataset(model, ds, batch_size) for name, ds in splits.items()}
 
 
 # ----------------------------------------------------------------------------- protocols
@@ -662,7 +661,6 @@ def run_trml(
         raise ValueError(f"method must be one of {(*ablations, 'lb', 'ub')}, got {method!r}.")
     kwargs.update(ablations.get(method, {}))
     model = TRML(copy.deepcopy(clip), tokenizer, task=task, out_dim=out_dim, **kwargs)
-    model.cached = cached
     if method == "ub":
         data = feature_splits
         model = FoundationBaseline(model, "ub")
@@ -702,7 +700,8 @@ __all__ = [
     "image_to_video", "to_video_dataset", "benchmark_video_splits", "pretrain_foundation", "load_foundation",
     "quick_foundation", "register_tiny_configs", "cache_features", "encode_dataset", "setting_masks",
     "apply_masks", "run_trml", "fit", "summarize_run", "collect", "victim_names", "TINY_CLIP_CONFIGS",
-    "PAPER_FOUNDATION", "PAPER_FOUNDATION_ALT",
+    "PAPER_FOUNDATION", "PAPER_FOUNDATION_ALT", "prepare", "frozen_features", "chapter_config", "QUICK_TRAIN",
+    "QUICK_FINE_TUNE",
 ]
 
 
@@ -710,6 +709,25 @@ __all__ = [
 #: Quick-profile sizes of this chapter (smaller than the profile's so that four notebooks, each
 #: pretraining-or-loading a foundation model, stay within minutes on a CPU).
 QUICK_SIZES = {"n_train": 800, "n_val": 200, "n_test": 400, "n_unlabelled": 1500}
+#: Quick-profile training: frozen towers and cached features, so only the temporal encoder, the
+#: generators, the temperature and the head learn -- at a larger learning rate than appendix B's
+#: 5e-5 (which fine-tunes CLIP), for 8 epochs.
+QUICK_TRAIN = {"epochs": 8, "batch_size": 64, "lr": 2e-3, "patience": 3}
+#: Quick-profile training with the towers fine-tuned (notebook 12): smaller learning rate and batch.
+QUICK_FINE_TUNE = {"epochs": 8, "batch_size": 32, "lr": 1e-4, "patience": 3}
+
+
+def chapter_config(profile, fine_tune: bool = False, batch_size: int = 16):
+    """The :class:`~rmm_lib.train.TrainConfig` of the chapter's cells: appendix B (Adam, 5e-5,
+    CLIP fine-tuned; batch 16 for CMU-MOSI) in the paper profile, :data:`QUICK_TRAIN` (or
+    :data:`QUICK_FINE_TUNE`) in the quick profile."""
+    from ..train import TrainConfig
+
+    if profile.name == "paper":
+        from ..tables.trml import appendix_b_train
+
+        return TrainConfig(**{k: v for k, v in appendix_b_train(batch_size).items() if k != "extra"})
+    return TrainConfig(**(QUICK_FINE_TUNE if fine_tune else QUICK_TRAIN))
 
 
 def prepare(profile, arch: str | None = None, seed: int = 0, n_frames: int = 4, dataset: str = "mosi_raw",
@@ -721,6 +739,10 @@ def prepare(profile, arch: str | None = None, seed: int = 0, n_frames: int = 4, 
     paper: ``rmm_lib.data.load_splits(dataset, profile.data_root)`` and CLIP ``ViT-B-32`` /
     ``openai`` (or ``arch`` given as ``"NAME/TAG"``), both through the same loading call.
     Prints which foundation model the run uses.
+
+    Returns ``splits`` (raw text and video), ``data`` (what the chapter trains on: frozen cached
+    features in the quick profile, the raw splits -- towers fine-tuned as in appendix B -- in the
+    paper profile), ``clip``, ``tokenizer`` and ``foundation`` (a description).
     """
     if profile.name == "paper":
         from ..data import load_splits  # the real-data loaders (paper profile only)
@@ -730,8 +752,7 @@ def prepare(profile, arch: str | None = None, seed: int = 0, n_frames: int = 4, 
         clip, tokenizer = load_foundation(name, tag, offline=profile.offline)
         description = f"{name} / {tag} (released open_clip weights)"
     else:
-        # One thread: the quick models are tiny, and on a shared CPU waiting for a second thread made
-        # each step 10-20x slower (the MLA and CMPT chapters pin it the same way).
+        # One thread, as rmm_lib.notebook.setup() sets it: also for callers that skip setup (tests).
         torch.set_num_threads(1)
         splits = benchmark_video_splits(QUICK_SIZES["n_train"], QUICK_SIZES["n_val"], QUICK_SIZES["n_test"],
                                         seed=seed, n_unlabelled=QUICK_SIZES["n_unlabelled"], n_frames=n_frames)
@@ -739,7 +760,8 @@ def prepare(profile, arch: str | None = None, seed: int = 0, n_frames: int = 4, 
                                                         verbose=verbose)
     if verbose:
         print("foundation model:", description)
-    return {"splits": splits, "clip": clip, "tokenizer": tokenizer, "foundation": description}
+    data = frozen_features(clip, tokenizer, splits) if profile.name == "quick" else splits
+    return {"splits": splits, "data": data, "clip": clip, "tokenizer": tokenizer, "foundation": description}
 
 
 def frozen_features(clip, tokenizer, splits: dict) -> dict:
