@@ -69,7 +69,7 @@ def run_table(spec: TableSpec, splits: dict, *, device: str = "cpu", out_dir="ru
     out.mkdir(parents=True, exist_ok=True)
     overrides = {"epochs": epochs} if epochs is not None else {}
     if smoke:  # one short epoch per model: the run's shape is tested, not its result
-        overrides.update(epochs=1, max_batches=max_steps or 2)
+        overrides.update(epochs=1, max_batches=max_steps or 2, warmup_epochs=0)  # no warm-up in one epoch
     ctx = RunContext(spec=spec, splits=splits, device=device, out_dir=out, smoke=smoke, max_steps=max_steps,
                      progress=progress, seed=seed, overrides=overrides)
     if str(device).startswith("cuda") and torch.cuda.is_available():
