@@ -44,3 +44,34 @@ def test_real_data_uses_the_appendix_settings_and_feature_encoders():
     assert sum(isinstance(m, torch.nn.Linear) for m in enc["text"].modules()) == 3  # A.3.2: three FC layers
     with pytest.raises(ValueError, match="No paper-profile encoder"):
         tables.build_encoders(MultimodalDataset({"depth": torch.randn(n, 2, 2, 2)}, label=torch.zeros(n).long()), 8)
+
+
+def test_clip_towers_need_weights_except_in_a_smoke_run():
+    """Table 4 / Food-101 use CLIP ViT-B-32 towers: without the OpenAI weights a real run stops with
+    a message naming them; a smoke run (shapes and cost only) builds them without weights."""
+    from rmm_lib.encoders import WeightsNotFoundError
+
+    n = 4
+    ds = MultimodalDataset({"image": torch.randn(n, 3, 224, 224)}, label=torch.zeros(n).long())
+    with pytest.raises(WeightsNotFoundError, match="ViT-B-32"):
+        tables.build_encoders(ds, 8, "food101")
+    tower = tables.build_encoders(ds, 8, "food101", pretrained=False)["image"]
+    assert tower(ds.inputs["image"][:2]).shape == (2, 8)
+
+
+def test_clip_text_tower_reads_the_loaders_byte_rows():
+    """Food-101's text tensor is UTF-8 bytes + 1 (the loaders' format): the CLIP text tower turns
+    the rows back into strings and tokenizes them with CLIP's BPE, never as if they were BPE ids."""
+    from rmm_lib.data.sources.common import strings_from_text_bytes, text_bytes
+
+    texts = ["crème brûlée with berries", "pad thai", ""]
+    ids = torch.from_numpy(text_bytes(texts, 256))
+    assert strings_from_text_bytes(ids) == texts
+    assert strings_from_text_bytes(text_bytes(["crème"], 3)) == ["cr"]  # a cut character is dropped
+    with pytest.raises(ValueError, match="byte ids"):
+        strings_from_text_bytes(torch.full((1, 4), 300))
+    ds = MultimodalDataset({"text": ids}, label=torch.zeros(3).long())
+    tower = tables.build_encoders(ds, 8, "food101", pretrained=False)["text"]
+    tokens = tower.tokenizer(strings_from_text_bytes(ids))
+    assert tokens.shape == (3, 77) and tokens[2, 2] == 0  # "" -> start, end, padding
+    assert tower(ids).shape == (3, 8)

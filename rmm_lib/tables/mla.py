@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..baselines import make_mla_baseline
+from ..data.sources.common import strings_from_text_bytes
 from ..missing import mla_random_missing
 from ..train import TrainConfig, Trainer
 from ..utils import seed_everything
@@ -135,11 +136,12 @@ def train_config(ctx: RunContext) -> TrainConfig:
     return TrainConfig(seed=ctx.seed, device=ctx.device, **base)
 
 
-def build_encoders(train, dim: int, dataset: str = "benchmark"):
+def build_encoders(train, dim: int, dataset: str = "benchmark", pretrained: bool = True):
     """Encoders per modality: the quick ones on the benchmark; on real data a ResNet-18 (from
     scratch, App. A.3) for fbank audio and video frames, a three-layer MLP of width 128 for
     pre-extracted features (App. A.3.2) and CLIP's towers for images and CLIP token ids (Table 4,
-    and our stand-in for M3AE, which is not packaged)."""
+    and our stand-in for M3AE, which is not packaged). ``pretrained=False`` builds CLIP without its
+    weights (smoke runs: shapes and cost, no download)."""
     from ..encoders import quick_encoders
 
     if train.meta.get("name") == "rmm-embedded-benchmark":
@@ -156,7 +158,7 @@ def build_encoders(train, dim: int, dataset: str = "benchmark"):
         elif m == "video" and x.dim() == 5:
             encoders[m] = _ResNet18(3, dim, frames=True)
         elif m in ("image", "text"):
-            encoders[m] = _ClipTower(m, dim)
+            encoders[m] = _ClipTower(m, dim, pretrained)
         else:
             raise ValueError(f"No paper-profile encoder for modality {m!r} with input shape {tuple(x.shape)}.")
     return nn.ModuleDict(encoders)
@@ -183,26 +185,34 @@ class _ResNet18(torch.nn.Module):
 
 
 class _ClipTower(torch.nn.Module):
-    """One tower of open_clip ViT-B-32 (weights from the local cache) and a linear map to ``dim``."""
+    """One tower of open_clip ViT-B-32 (OpenAI weights from the local cache, or none) and a linear
+    map to ``dim``. The text tower reads the loaders' UTF-8 byte rows, turns them back into strings
+    and tokenizes those with CLIP's own BPE tokenizer."""
 
-    def __init__(self, modality: str, dim: int):
+    def __init__(self, modality: str, dim: int, pretrained: bool = True):
         super().__init__()
+        import open_clip
+
         from ..encoders import open_clip_model
 
-        model = open_clip_model("ViT-B-32", pretrained="openai")
+        model = open_clip_model("ViT-B-32", pretrained="openai" if pretrained else None)
         model = model[0] if isinstance(model, tuple) else model
         self.clip, self.modality = model, modality
+        self.tokenizer = open_clip.get_tokenizer("ViT-B-32")
         self.proj = torch.nn.Linear(512, dim)
 
     def forward(self, x):
-        h = self.clip.encode_image(x) if self.modality == "image" else self.clip.encode_text(x)
+        if self.modality == "image":
+            h = self.clip.encode_image(x)
+        else:
+            h = self.clip.encode_text(self.tokenizer(strings_from_text_bytes(x)).to(x.device))
         return self.proj(h.float())
 
 
-def _model(name: str, train, dim: int, dataset: str, **kwargs):
+def _model(name: str, train, dim: int, dataset: str, pretrained: bool = True, **kwargs):
     from ..methods.mla import MLA
 
-    encoders = build_encoders(train, dim, dataset)
+    encoders = build_encoders(train, dim, dataset, pretrained)
     out_dim = len(train.meta["class_names"])
     if name == "mla":
         return MLA(encoders, dim, out_dim, **kwargs)
@@ -227,7 +237,7 @@ def fit(ctx: RunContext, method: str, presence: dict | None = None, tag: str = "
         if val is not None and "val" in presence:
             val = val.with_presence(presence["val"])
     dim = QUICK_DIM if is_benchmark(ctx.splits) else int(ctx.overrides.get("dim", PAPER_DIM))
-    model = _model(method, train, dim, ctx.spec.dataset, **kwargs)
+    model = _model(method, train, dim, ctx.spec.dataset, pretrained=not ctx.smoke, **kwargs)
     trainer = Trainer(model, cfg, progress=ctx.progress)
     trainer.fit(train, val if not is_benchmark(ctx.splits) else None)
     _CACHE[key] = trainer

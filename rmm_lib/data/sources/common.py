@@ -57,6 +57,15 @@ def text_bytes(strings, length: int) -> np.ndarray:
     return out
 
 
+def strings_from_text_bytes(ids) -> list:
+    """The inverse of :func:`text_bytes` for rows of ids (a tensor or an array): the strings again
+    (truncated where the loader truncated them; a multi-byte character cut at the end is dropped)."""
+    rows = np.asarray(ids.cpu() if hasattr(ids, "cpu") else ids, dtype=np.int64)
+    if rows.ndim != 2 or rows.min(initial=0) < 0 or rows.max(initial=0) > 256:
+        raise ValueError(f"Expected (N, L) UTF-8 byte ids in [0, 256] (text_bytes), got shape {rows.shape}.")
+    return [bytes((row[row > 0] - 1).astype(np.uint8).tolist()).decode("utf-8", "ignore") for row in rows]
+
+
 def parser(info: DatasetInfo, doc: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc)
     p.add_argument("--root", default=None, help="data root (default: $RMM_DATA_ROOT or ~/rmm_data)")
