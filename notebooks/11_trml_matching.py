@@ -71,6 +71,9 @@ print("virtual uninformative:", round(T.matching_loss(x, torch.ones(2, 2), 0.1).
 # training (random generators) and after.
 
 # %%
+from rmm_lib.utils import seed_everything
+
+seed_everything(0)  # the untrained generators' draw must not depend on what ran before (e.g. pretraining)
 untrained = T.TRML(clip, tokenizer, freeze_encoders=True)
 run = T.run_trml(clip, data, "trml", setting="B", victim="T->V", config=T.chapter_config(PROFILE), tokenizer=tokenizer)
 trained = run.trainer.model
