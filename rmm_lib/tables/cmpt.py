@@ -238,6 +238,38 @@ def run_sweep(ctx: RunContext, rates=(0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)) -> dic
     return out
 
 
+def proxy_check(ctx: RunContext, seeds=(0, 1, 2)) -> dict:
+    """Is it the proxy? Complete training (CMPT with modality dropout) for each seed; each model is
+    scored with one modality absent from every test sample, once as trained and once with its
+    final proxy tokens zeroed (``CMPTModel.zero_proxy``, the placeholder a model without proxies
+    would see). ``{seed: {"<m> missing": {"learned": %, "zeroed": %}}}``."""
+    from dataclasses import replace
+
+    from ..experiments import metrics_from_patterns, predict_patterns
+
+    test = ctx.splits["test"]
+    m1, m2 = test.modalities
+    task, metric = _task(ctx.splits), _metric(_task(ctx.splits))
+    patterns = {f"{m1} missing": (False, True), f"{m2} missing": (True, False)}
+
+    def scores(trainer):
+        preds = predict_patterns(trainer, test, list(patterns.values()))
+        return {k: 100 * metrics_from_patterns(task, preds, np.tile(p, (len(test), 1)))[metric]
+                for k, p in patterns.items()}
+
+    out = {}
+    for seed in seeds:
+        trainer = train_cmpt(replace(ctx, seed=seed), variant="cmpt")
+        learned = scores(trainer)
+        trainer.model.zero_proxy = True
+        try:
+            zeroed = scores(trainer)
+        finally:
+            trainer.model.zero_proxy = False
+        out[seed] = {k: {"learned": learned[k], "zeroed": zeroed[k]} for k in patterns}
+    return out
+
+
 # ----------------------------------------------------------------------------- registry
 for _ds in ("mmimdb", "food101"):
     _name = "MM-IMDb (F1-macro)" if _ds == "mmimdb" else "UPMC Food-101 (accuracy)"
@@ -299,10 +331,13 @@ for _ds in ("mmimdb", "food101"):
 #: ``train`` lists *every* Table 5 field, so nothing of the paper's 10-epoch schedule (weight decay,
 #: 5 warm-up epochs, polynomial decay) leaks into an 8-epoch CPU run through
 #: ``{**spec.train, **overrides}``: with those leftovers the quick models stayed near chance.
+#: The text encoder is all six MiniLM layers: cut to its first three, MiniLM's [CLS] output is
+#: the same vector for every sentence (a linear probe on it scores chance), and complete-data
+#: accuracy fell from 57 % to 39 % (mean of seeds 0-2).
 QUICK = dict(n_train=300, n_val=100, n_test=300,
              train=dict(optimizer="adamw", lr=1e-2, eps=1e-8, weight_decay=0.0, scheduler=None, warmup_epochs=0,
                         epochs=8, batch_size=32, patience=None),
-             model=dict(text_max_length=16, text_layers=3, image_patches=1, dropout_unit="sample"))
+             model=dict(text_max_length=16, text_layers=None, image_patches=1, dropout_unit="sample"))
 #: CPU threads in the quick profile: the matrices are tiny (32 x 20 x 384), so a second thread
 #: saves little and, on a shared CPU, waiting for it made each step 10-20x slower.
 QUICK_THREADS = 1
