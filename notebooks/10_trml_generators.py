@@ -101,12 +101,13 @@ fig.tight_layout()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-features = T.frozen_features(clip, tokenizer, splits)
+data = chapter["data"]  # quick: the features cached by prepare(); paper: raw splits, CLIP fine-tuned
 model = T.TRML(clip, tokenizer, task="regression", freeze_encoders=True)
-batch = features["train"][list(range(8))]
+batch = data["train"][list(range(8))]
 out = model(batch)
-print("cached text features:", tuple(features["train"].inputs["text"].shape))
-print("cached frame features:", tuple(features["train"].inputs["video"].shape))
+if PROFILE.name == "quick":
+    print("cached text features:", tuple(data["train"].inputs["text"].shape))
+    print("cached frame features:", tuple(data["train"].inputs["video"].shape))
 for name in ("text", "video"):
     print(f"x_{name[0]}: {tuple(out['features'][name].shape)}   virtual: {tuple(out['virtual'][name].shape)}")
 print("fused x:", tuple(out["fused"].shape), " prediction:", tuple(out["logits"].shape))
@@ -122,7 +123,6 @@ print("fused x:", tuple(out["fused"].shape), " prediction:", tuple(out["logits"]
 
 # %%
 # NBVAL_CHECK_OUTPUT
-data = chapter["data"]  # quick: the cached features above; paper: raw splits, CLIP fine-tuned
 config = T.chapter_config(PROFILE)  # quick: T.QUICK_TRAIN; paper: appendix B
 run = T.run_trml(clip, data, "trml", setting="A", victim="T->V", task="regression", config=config,
                  tokenizer=tokenizer)

@@ -131,7 +131,6 @@ taus = [h["train_tau"] for h in run.trainer.history]
 print("tau by epoch:", [round(t, 3) for t in taus])
 
 # %%
-fig, ax = plt.subplots(figsize=(4, 2.6))
-ax.plot(range(1, len(taus) + 1), taus, marker="o")
-ax.set_xlabel("epoch")
-ax.set_ylabel("tau (epoch mean)");
+from rmm_lib.plots import plot_curves
+
+plot_curves(range(1, len(taus) + 1), {"tau (epoch mean)": taus}, "epoch", "tau");

@@ -95,10 +95,9 @@ for victim, values in sweep.items():
     print(victim, dict(zip(TAUS, values)))
 
 # %%
-fig, ax = plt.subplots(figsize=(4.5, 3))
-for victim, values in sweep.items():
-    ax.plot(TAUS, values, marker="o", label=f"{victim} (ours)")
-ax.set_xlabel("tau"), ax.set_ylabel("Acc-2 (%)"), ax.legend(frameon=False);
+from rmm_lib.plots import plot_curves
+
+plot_curves(TAUS, {f"{victim} (ours)": values for victim, values in sweep.items()}, "tau", "Acc-2 (%)");
 
 # %% [markdown]
 # How the picture changes with the kept fraction $p$ of the victim: the slider below (live in a
@@ -118,8 +117,7 @@ def evaluate(kept):
 
 
 def draw(result, ax, kept):
-    ax.plot(FEW_TAUS, result["acc2"], marker="o")
-    ax.set_title(f"V->T, p = {kept:.0%} kept", fontsize=9), ax.set_xlabel("tau"), ax.set_ylabel("Acc-2 (%)")
+    plot_curves(FEW_TAUS, {"V->T (ours)": result["acc2"]}, "tau", "Acc-2 (%)", ax=ax, title=f"p = {kept:.0%} kept")
 
 
 static_view(evaluate, KEPT, draw, ncols=2);

@@ -48,11 +48,16 @@ def test_generators_map_shapes_and_receive_gradient(video_splits):
 def test_virtual_replaces_only_missing_features(video_splits):
     clip, tok = tiny_clip()
     model = T.TRML(clip, tok, freeze_encoders=True).eval()
-    presence = np.c_[np.ones(240, bool), np.arange(240) % 2 == 0]
+    pattern = np.arange(240) % 3  # 0: both present, 1: video missing, 2: text missing
+    presence = np.c_[pattern != 2, pattern != 1]
     batch = video_splits["train"].with_presence(presence)[list(range(6))]
     out = model(batch)
-    x_t, x_v, v_v = out["features"]["text"], out["features"]["video"], out["virtual"]["video"]
-    expected = torch.where(batch.has("video")[:, None], x_t + x_v, x_t + v_v)  # Eq. 7 and Eq. 9
+    x, virtual = out["features"], out["virtual"]
+    expected = torch.stack([
+        x["text"][i] + x["video"][i] if p == 0  # Eq. 9
+        else x["text"][i] + virtual["video"][i] if p == 1  # Eq. 7: the virtual visual stands in
+        else virtual["text"][i] + x["video"][i]  # Eq. 8: the virtual text stands in
+        for i, p in enumerate(pattern[:6])])
     assert torch.allclose(out["fused"], expected)
 
 
@@ -260,3 +265,16 @@ def test_table_spec_runs_from_the_command_line_without_a_notebook_model(video_sp
                      overrides={"epochs": 1, "max_batches": 1, "rows": ("LB", "TRML"), "settings": ("A",)})
     table = spec.run(ctx)
     assert set(table) == {"LB", "TRML"} and set(table["TRML"]) == {"T->V A MAE", "T->V A Acc-2"}
+
+
+def test_chapter_context_trains_the_quick_settings_only_in_the_quick_profile():
+    from rmm_lib.profiles import get_profile
+    from rmm_lib.tables.trml import chapter_context
+
+    chapter = {"clip": object(), "tokenizer": object(), "data": {"train": None}}
+    quick = chapter_context("trml.table1", chapter, get_profile("quick"), rows=("LB",))
+    assert quick.splits is chapter["data"] and quick.overrides["clip"] is chapter["clip"]
+    assert quick.overrides["lr"] == T.QUICK_TRAIN["lr"] and quick.overrides["rows"] == ("LB",)
+    paper = chapter_context("trml.table1", chapter, get_profile("paper"))
+    assert "lr" not in paper.overrides  # the spec's appendix B settings stay in charge
+    assert paper.spec.train["lr"] == 5e-5

@@ -288,7 +288,8 @@ def quick_foundation(unlabelled: MultimodalDataset, name: str = "rmm-trml-vit", 
     paper-profile loading path. Returns ``(model, tokenizer, description)``."""
     path = pretrain_foundation(unlabelled, name, seed=seed, **kwargs)
     model, tokenizer = load_foundation(name, path)
-    return model, tokenizer, f"{name} (open_clip, pretrained here with ClipLoss, seed {seed}): {path}"
+    description = f"{name} (open_clip, pretrained here with ClipLoss, seed {seed}): cached as {Path(path).name}"
+    return model, tokenizer, description
 
 
 # ----------------------------------------------------------------------------- modules

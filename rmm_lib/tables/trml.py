@@ -127,6 +127,19 @@ _spec("trml.table7", "Ablations, V->T (CMU-MOSI rows run; MOSEI via dataset over
       ("V->T",), ABLATION_ROWS, "regression")
 
 
+def chapter_context(key: str, chapter: dict, profile, **overrides) -> RunContext:
+    """A :class:`RunContext` for spec ``key`` on a chapter notebook's data (``T.prepare``): its
+    foundation model and data, appendix B's training in the paper profile (the spec's own
+    settings) and ``T.QUICK_TRAIN`` in the quick profile; ``overrides`` (rows, settings, ...) on top."""
+    from . import get
+    from ..methods import trml as T
+
+    over = {"clip": chapter["clip"], "tokenizer": chapter["tokenizer"], **overrides}
+    if profile.name == "quick":  # the specs hold appendix B, for fine-tuning CLIP; quick trains frozen features
+        over.update(T.QUICK_TRAIN)
+    return RunContext(get(key), splits=chapter["data"], overrides=over, progress=False)
+
+
 def format_table(ours: dict, paper: dict | None = None, digits: int = 2) -> str:
     """Plain-text table: our rows, then (if given) the paper's rows labelled ``(paper)``; columns are
     the union of both, in order of first appearance."""
