@@ -27,17 +27,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def measure(mode: str, steps: int, batch_size: int) -> dict:
     import torch
 
-    from rmm_lib.methods.cmpt import UNIFORM_DROPOUT, build_cmpt
-    from rmm_lib.profiles import get_profile
-    from rmm_lib.tables.cmpt import QUICK, chapter_splits
+    from rmm_lib.methods.cmpt import UNIFORM_DROPOUT
+    from rmm_lib.profiles import profile_from_env
+    from rmm_lib.recipes.cmpt import QUICK, build_cmpt, chapter_splits
     from rmm_lib.utils import seed_everything, select_device
 
-    profile = get_profile()
+    profile = profile_from_env()  # a script is an entry point: RMM_PROFILE
     device = select_device()
     splits = chapter_splits(profile)
     seed_everything(0)
     kwargs = {"dropout_unit": "sample"} if profile.name == "paper" else dict(QUICK["model"])
-    model = build_cmpt(splits["train"], modality_dropout=UNIFORM_DROPOUT, **kwargs)
+    model = build_cmpt(splits["train"], profile=profile, modality_dropout=UNIFORM_DROPOUT, **kwargs)
     if mode == "full":
         model.requires_grad_(True)
     model = model.to(device).train()

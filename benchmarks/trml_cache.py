@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from rmm_lib.methods import trml as T
+from rmm_lib.recipes import trml as T
 from rmm_lib.train import TrainConfig
 
 

@@ -187,9 +187,13 @@ for modality in MODALITIES:
           f"trained alone: {results[f'{modality} only']['accuracy']:.2f}")
 
 # %% [markdown]
-# Now take modalities away
-# at test time, MLA-style, at rates from 0 to 70%, from the model trained on complete data. We
-# also retrain at each rate, with the same rate in training and test, as MLA's Table 2 does.
+# Every encoder taken from Concat is below the same modality trained alone, the text most: 0.53
+# against 0.59. The photo's and the spectrogram's gaps (two and three points) are near the noise
+# of 600 test samples; the text's is the laziness MLA is about.
+#
+# Now take modalities away at test time, MLA-style, at rates from 0 to 70%, from the model trained
+# on complete data. We also retrain at each rate, with the same rate in training and test, as MLA's
+# Table 2 does.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -217,9 +221,12 @@ plot_metric_curve(rates, {"concat, trained complete": list(complete_train.values
                   title="Concat fusion as modalities go missing");
 
 # %% [markdown]
-# Accuracy falls steadily with the missing rate. Retraining with the same rate of missing data
-# recovers a little at moderate rates, but not at high ones, where the model sees few complete
-# samples to learn from -- a plain fusion model has no mechanism that makes use of what remains.
+# Accuracy falls steadily with the missing rate, from 0.87 with every modality present to 0.58 at
+# $\eta = 0.7$. Retraining with the same rate of missing data recovers four points at $\eta = 0.3$
+# (0.75 against 0.71) but nothing at high rates: its two-point gain at 0.1, and its one- and
+# two-point losses at 0.5 and 0.7, are within the noise of 600 test samples (a standard error of
+# about 2 points). At high rates the model sees few complete samples to learn from -- a plain
+# fusion model has no mechanism that makes use of what remains.
 # Not every class loses alike, as the per-class view shows. The slider below
 # re-evaluates the complete-trained model live at the chosen rate (run the notebook to use it);
 # the small multiples above it show the same view at every rate, for the static book.

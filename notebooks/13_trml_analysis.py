@@ -45,12 +45,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from rmm_lib.methods import trml as T
+from rmm_lib.recipes import trml as R
 
-chapter = T.prepare(PROFILE)
+chapter = R.prepare(PROFILE)
 data, clip, tokenizer = chapter["data"], chapter["clip"], chapter["tokenizer"]
-config = T.chapter_config(PROFILE)  # quick: frozen cached features; paper: appendix B, fine-tuned
-models = {victim: T.run_trml(clip, data, "trml", "B", victim, config=config, tokenizer=tokenizer)
+config = R.chapter_config(PROFILE)  # quick: frozen cached features; paper: appendix B, fine-tuned
+models = {victim: R.run_trml(clip, data, "trml", "B", victim, config=config, tokenizer=tokenizer)
           for victim in ("T->V", "V->T")}
 
 # %% [markdown]
@@ -62,13 +62,19 @@ models = {victim: T.run_trml(clip, data, "trml", "B", victim, config=config, tok
 # %%
 from rmm_lib.plots import plot_tsne
 
-got = T.collect(models["T->V"].trainer.model, data["test"])
+got = R.collect(models["T->V"].trainer.model, data["test"])
 fig, axes = plt.subplots(1, 2, figsize=(9, 4))
 for ax, m, name in zip(axes, ("v", "t"), ("visual", "text")):
     both = torch.cat([got[f"x_{m}"], got[f"virtual_{m}"]])
     kinds = np.r_[np.zeros(len(got["x_t"]), int), np.ones(len(got["x_t"]), int)]
     plot_tsne(both, kinds, (f"original {name}", f"virtual {name}"), ax=ax, title=f"{name} features (test)")
 fig.tight_layout()
+
+# %% [markdown]
+# Here the two clouds do not overlap: in both panels the virtual features form a region of their
+# own, apart from the originals, unlike the paper's Fig. 7. t-SNE separates any consistent offset,
+# so this says the virtual features are shifted away from the originals, not that they carry
+# nothing of them; it agrees with the near-chance retrieval of notebook 11.
 
 # %% [markdown]
 # ## Temperature (Fig. 8)
@@ -85,9 +91,9 @@ TAUS = (0.1, 0.3, 0.5, 0.7, 0.9) if PROFILE.name == "paper" else (0.1, 0.5, 0.9)
 
 @lru_cache(maxsize=None)
 def acc2_at(victim, tau, kept=0.1):
-    run = T.run_trml(clip, data, "trml", "B", victim, kept=kept, config=config, tokenizer=tokenizer,
+    run = R.run_trml(clip, data, "trml", "B", victim, kept=kept, config=config, tokenizer=tokenizer,
                      temperature=tau, learn_temperature=False)
-    return T.summarize_run(run.metrics, "regression")["Acc-2"]
+    return R.summarize_run(run.metrics, "regression")["Acc-2"]
 
 
 sweep = {victim: [acc2_at(victim, tau) for tau in TAUS] for victim in ("T->V", "V->T")}
@@ -100,6 +106,11 @@ from rmm_lib.plots import plot_curves
 plot_curves(TAUS, {f"{victim} (ours)": values for victim, values in sweep.items()}, "tau", "Acc-2 (%)");
 
 # %% [markdown]
+# Across the three temperatures Acc-2 moves by at most 1.6 points in either direction (T→V 65.9 to
+# 67.3, V→T 52.5 to 54.1), less than the standard error of one accuracy on 400 test samples (about
+# 2.5 points). The sweep does not show that $\tau$ matters here, nor that V→T is the more sensitive
+# direction.
+#
 # How the picture changes with the kept fraction $p$ of the victim: the slider below (live in a
 # running notebook) shows the V→T model at two temperatures for the chosen $p$; both $p$ values are
 # trained once and cached (`lru_cache`), so moving the slider only redraws; the small multiples
@@ -126,6 +137,11 @@ static_view(evaluate, KEPT, draw, ncols=2);
 missing_rate_slider(evaluate, KEPT, draw, description="p (kept)");
 
 # %% [markdown]
+# Keeping half of the victim instead of a tenth raises V→T's Acc-2 by 2.5 to 3.3 points (from 52.5
+# and 54.1 to 55.8 and 56.6 in the plots), about one standard error; the temperature still moves it
+# by under two points.
+
+# %% [markdown]
 # ## Case study (Fig. 9)
 #
 # Two test samples of opposite sentiment, each predicted twice: with the text removed (the V→T
@@ -142,7 +158,7 @@ for i in cases:
     for victim, removed in (("V->T", "text"), ("T->V", "video")):
         presence = np.ones((n, 2), bool)
         presence[:, test.modalities.index(removed)] = False
-        pred = T.collect(models[victim].trainer.model, test.with_presence(presence).subset([i]))["logits"]
+        pred = R.collect(models[victim].trainer.model, test.with_presence(presence).subset([i]))["logits"]
         row.append(f"{removed} missing: {pred.item():+.2f}")
     print(f"{test.strings['text'][i]!r}: truth {scores[i]:+.2f}; " + "; ".join(row))
 
@@ -155,3 +171,10 @@ PAPER_FIG9 = [("Now i didnt really like the first hour that much though.", -0.4,
               ("Dennis quaid i think had a lot of fun.", +1.8, +1.501, +0.658)]
 for text, truth, no_text, no_visual in PAPER_FIG9:
     print(f"(paper) {text!r}: truth {truth:+.2f}; text missing: {no_text:+.3f}; visual missing: {no_visual:+.3f}")
+
+# %% [markdown]
+# Our models get the sign right for both samples but stay far from the true scores of ±3. With the
+# text missing, the V→T model predicts almost zero (+0.02 and -0.05): from the photo and its virtual
+# text it finds next to no sentiment. With the visual missing, the T→V model reads the text and
+# predicts +0.55 and -0.57, about a fifth of the truth. The paper's four predictions also have the
+# right sign and are of the size of its true scores.

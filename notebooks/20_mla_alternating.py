@@ -67,7 +67,7 @@ PROFILE = setup()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
 # %%
 from rmm_lib.experiments import fit_with_unimodal_curves
 from rmm_lib.plots import plot_curves
-from rmm_lib.tables.mla import chapter_splits, chapter_trainer
+from rmm_lib.recipes.mla import chapter_splits, chapter_trainer
 
 splits = chapter_splits(PROFILE, "cremad")
 train, test = splits["train"], splits["test"]

@@ -89,7 +89,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rmm_lib.plots import plot_curves, plot_histograms, plot_similarity
-from rmm_lib.tables.mla import chapter_splits, chapter_trainer
+from rmm_lib.recipes.mla import chapter_splits, chapter_trainer
 
 splits = chapter_splits(PROFILE, "cremad")
 train, test = splits["train"], splits["test"]

@@ -64,15 +64,15 @@ PROFILE = setup()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
 # %%
 import torch
 
-from rmm_lib.methods.cmpt import build_cmpt, parameter_report
+from rmm_lib.methods.cmpt import parameter_report
 from rmm_lib.plots import plot_token_attention
-from rmm_lib.tables.cmpt import QUICK, chapter_splits
+from rmm_lib.recipes.cmpt import QUICK, build_cmpt, chapter_splits
 from rmm_lib.utils import seed_everything
 
 splits = chapter_splits(PROFILE)
 train, test = splits["train"], splits["test"]
 seed_everything(0)
-model = build_cmpt(train, **({} if PROFILE.name == "paper" else QUICK["model"])).eval()
+model = build_cmpt(train, profile=PROFILE, **({} if PROFILE.name == "paper" else QUICK["model"])).eval()
 print("modalities:", model.modalities, "| token width d =", model.dim)
 
 # %% [markdown]

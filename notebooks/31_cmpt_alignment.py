@@ -57,7 +57,8 @@ import torch
 
 from rmm_lib.methods.cmpt import parameter_report
 from rmm_lib.plots import cosine_similarity_matrix, plot_curves, plot_similarity, plot_token_attention
-from rmm_lib.tables.cmpt import QUICK, chapter_context, chapter_splits, train_cmpt
+from rmm_lib.recipes.cmpt import QUICK, chapter_context, chapter_splits, train_cmpt
+from rmm_lib.tables import get
 
 splits = chapter_splits(PROFILE)
 test = splits["test"]
@@ -65,15 +66,15 @@ test = splits["test"]
 # %% [markdown]
 # ## Learnable and frozen parameters
 #
-# `rmm_lib.tables.cmpt.train_cmpt` builds the model of notebook 30 and trains it. The `paper`
+# `rmm_lib.recipes.cmpt.train_cmpt` builds the model of notebook 30 and trains it. The `paper`
 # profile uses the Table 5 recipe (AdamW, weight decay 0.02, polynomial decay with power 0.9
 # after 5 warm-up epochs at 0.1x the learning rate, 10 epochs). The `quick` profile uses
-# `rmm_lib.tables.cmpt.QUICK`: 8 epochs of AdamW at a constant 0.01, no weight decay, no warm-up --
+# `rmm_lib.recipes.cmpt.QUICK`: 8 epochs of AdamW at a constant 0.01, no weight decay, no warm-up --
 # squeezing the paper's schedule into a few CPU epochs left the models near chance. We
 # fingerprint the frozen weights before and after training.
 
 # %%
-ctx = chapter_context("cmpt.fig3.food101", splits, PROFILE)
+ctx = chapter_context(get("cmpt.fig3.food101"), splits, PROFILE)
 trainer = train_cmpt(ctx, variant="cmpt")
 model = trainer.model.eval()
 
@@ -90,7 +91,7 @@ print(f"learnable share: {report['all']['learnable'] / report['all']['total']:.2
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from rmm_lib.methods.cmpt import minilm_text_encoder
+from rmm_lib.recipes.cmpt import minilm_text_encoder
 
 if PROFILE.name == "quick":
     fresh = minilm_text_encoder(lora=False, layers=QUICK["model"]["text_layers"]).model.state_dict()

@@ -82,30 +82,29 @@ print({m: tuple(t.shape) for m, t in batch.inputs.items()}, "labels", batch.labe
 # %% [markdown]
 # ## The tables
 #
-# (The cell below renders its Markdown output as MyST, so the book draws the comparison tables.)
-# Each block gives the command, the expected time on one GPU and the paper's numbers, with a
-# column for ours. The expected times come from measured smoke runs. No GPU was lent when this
-# page was first written, so a table shows "not measured yet" until someone runs
-# `python -m rmm_lib smoke` on a GPU and records the figure in the table's spec as `gpu_minutes`.
+# (The cell below renders its Markdown output as MyST, so the book draws the tables.) One table
+# per paper, one row per registered spec: the command that runs it, its dataset (the Datasets
+# page says how to prepare it), the time on one GPU, and how many numbers the paper prints and we
+# have. The GPU time is an **estimate** computed from FLOPs, not a measurement; the paragraph
+# above the tables says how. A measured time replaces it when the spec records `gpu_minutes` or
+# a GPU run has written `runs/<key>/result.json`. A "—" under *ours* means the table has not run
+# here yet. The paper's numbers, table by table, are folded under each paper's table, and ours
+# appear beside them after a run.
 
 # %% mystnb={"markdown_format": "myst"}
 from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from rmm_lib.reproduce import table_section
+from rmm_lib.reproduce import reproduction_page
 from rmm_lib.tables import load_all
 
 RUNS = Path("..") / "runs" if Path("../rmm_lib").is_dir() else Path("runs")  # the repository's runs/ folder
 specs = load_all()
-if not specs:
+if specs:
+    display(Markdown(reproduction_page(specs, RUNS)))
+else:
     display(Markdown("*No table is registered yet: the method chapters register theirs in `rmm_lib/tables/`.*"))
-for paper in ("trml", "mla", "cmpt"):
-    keys = sorted(k for k, s in specs.items() if s.paper == paper)
-    if keys:
-        display(Markdown(f"**{paper.upper()}: {len(keys)} table(s)**"))
-    for key in keys:
-        display(Markdown(table_section(specs[key], RUNS)))
 
 # %% [markdown]
 # ## Running on Colab

@@ -4,8 +4,8 @@ One small library behind the rmm book: missing-modality protocols (:mod:`rmm_lib
 embedded benchmark and data types (:mod:`rmm_lib.data`), encoders, baselines, one trainer,
 metrics and plots. The methods of the three papers live in :mod:`rmm_lib.methods`, one file each.
 """
-from .profiles import get_profile, profile_name
+from .profiles import get_profile, profile_from_env
 from .utils import seed_everything, select_device
 
 __version__ = "0.1.0"
-__all__ = ["get_profile", "profile_name", "seed_everything", "select_device", "__version__"]
+__all__ = ["get_profile", "profile_from_env", "seed_everything", "select_device", "__version__"]

@@ -1,13 +1,18 @@
 """``python -m rmm_lib``: list the papers' tables, run one on real data, or smoke-test them.
 
     python -m rmm_lib list
-    python -m rmm_lib run mla.table2 --data-root ~/rmm_data --out runs/ [--epochs N] [--device cuda]
+    python -m rmm_lib run mla.table2 --data-root ~/rmm_data --out runs/ [--epochs N] [--device cuda] [--resume]
     python -m rmm_lib smoke all --steps 5        # synthetic inputs of the real shapes, random-init backbones
+
+This is an entry point: it reads the profile (``run`` and ``smoke`` use ``paper``, the papers'
+backbones and settings, unless ``--profile`` says otherwise) and passes it down.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -34,20 +39,40 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _pairs(items, flag: str, literal: bool = True) -> dict:
+    """``["k=v", ...]`` -> ``{k: v}``; values read as Python literals (``3``, ``1e-3``, ``None``,
+    ``(0.1, 0.5)``) when ``literal``, else kept as strings."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} takes KEY=VALUE, got {item!r}")
+        if literal:
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                pass  # a bare word stays a string: --train optimizer=adamw
+        out[key] = value
+    return out
+
+
 def cmd_run(args) -> int:
     from .data import load_splits
+    from .profiles import profile_from_env
     from .reproduce import run_table
 
     spec = get(args.key)
-    options = dict(getattr(spec, "data_options", None) or {})
-    for item in args.data_option:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--data-option takes key=value, got {item!r}")
-        options[key] = value
-    splits = load_splits(spec.dataset, args.data_root, seed=args.seed, **options)
-    record = run_table(spec, splits, device=_device(args.device), out_dir=args.out, epochs=args.epochs, seed=args.seed,
-                       progress=not args.no_progress)
+    profile = profile_from_env(args.profile)
+    options = {**spec.data_options, **_pairs(args.data_option, "--data-option", literal=False)}
+    splits = load_splits(spec.dataset, args.data_root or profile.data_root, seed=args.seed, **options)
+    train = _pairs(args.train, "--train")
+    if args.epochs is not None:
+        train["epochs"] = args.epochs
+    record = run_table(spec, splits, profile, device=_device(args.device), out_dir=args.out, seed=args.seed,
+                       train=train, model=_pairs(args.model, "--model"), table=_pairs(args.table, "--table"),
+                       max_steps=args.max_steps, pretrained=not args.random_weights, reduced=args.reduced,
+                       resume=args.resume, progress=not args.no_progress,
+                       command_line="python -m rmm_lib " + " ".join(shlex.quote(a) for a in args.argv))
     out = Path(args.out) / spec.key
     print((out / "table.md").read_text())
     print(f"wrote {out / 'result.json'} ({record['wall_s']:.0f} s, peak {record['peak_memory_mb']:.0f} MB)")
@@ -56,8 +81,10 @@ def cmd_run(args) -> int:
 
 def cmd_smoke(args) -> int:
     from .data import synthetic_splits
+    from .profiles import profile_from_env
     from .reproduce import run_table
 
+    profile = profile_from_env(args.profile)
     specs = load_all()
     keys = sorted(specs) if args.key == "all" else [get(args.key).key]
     if not keys:
@@ -70,8 +97,8 @@ def cmd_smoke(args) -> int:
         splits = synthetic_splits(spec.dataset, n=args.samples, seed=args.seed)
         start = time.perf_counter()
         try:
-            record = run_table(spec, splits, device=device, out_dir=Path(args.out) / "smoke", seed=args.seed, smoke=True,
-                               max_steps=args.steps, progress=False)
+            record = run_table(spec, splits, profile, device=device, out_dir=Path(args.out) / "smoke", seed=args.seed,
+                               max_steps=args.steps, pretrained=False, progress=False)
         except Exception as err:  # report every table, then fail
             failed.append(key)
             print(f"{key}: FAILED {type(err).__name__}: {err}")
@@ -102,6 +129,19 @@ def main(argv=None) -> int:
     r.add_argument("--no-progress", action="store_true")
     r.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to load_splits, e.g. target=sentiment (MELD) or text=ids (MOSI/MOSEI)")
+    r.add_argument("--resume", action="store_true",
+                   help="continue every model from its last checkpoint under OUT/KEY/cells (finished ones are loaded)")
+    r.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+                   help="a TrainConfig field, e.g. batch_size=8 (unknown keys are refused)")
+    r.add_argument("--model", action="append", default=[], metavar="KEY=VALUE", help="a method option")
+    r.add_argument("--table", action="append", default=[], metavar="KEY=VALUE",
+                   help="part of the table, e.g. rows=('TRML',) or rates=(0.1,0.5)")
+    r.add_argument("--max-steps", type=int, default=None, help="smoke run: one epoch of this many batches per model")
+    r.add_argument("--random-weights", action="store_true", help="the backbones' classes without pretrained weights")
+    r.add_argument("--reduced", action="store_true",
+                   help="the paper profile's backbone classes at a reduced size, random weights (CPU tests)")
+    r.add_argument("--profile", default="paper", choices=("paper", "quick"),
+                   help="paper (default): the papers' backbones and settings")
     s = sub.add_parser("smoke", help="a few steps on synthetic data of the real shapes, random-init backbones")
     s.add_argument("key", help="a table key or 'all'")
     s.add_argument("--steps", type=int, default=3)
@@ -109,7 +149,10 @@ def main(argv=None) -> int:
     s.add_argument("--out", default="runs")
     s.add_argument("--device", default=None)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--profile", default="paper", choices=("paper", "quick"))
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
+    args.argv = argv
     try:
         return {"list": cmd_list, "run": cmd_run, "smoke": cmd_smoke}[args.command](args)
     except (KeyError, FileNotFoundError, ValueError) as err:

@@ -21,6 +21,30 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .hooks import TrainingHooks
+from .losses import task_loss
+from .missing import check_count, check_nonnegative, check_positive, check_rate
+
+TASKS = ("classification", "regression", "multilabel")
+
+
+def _check_model_args(encoders, dim, out_dim, task) -> None:
+    """The argument checks every model constructor here starts with (``encoders=None``: one encoder)."""
+    if encoders is not None and (not isinstance(encoders, nn.ModuleDict) or not len(encoders)):
+        raise ValueError(
+            "encoders must be a non-empty nn.ModuleDict {modality: encoder}, e.g. quick_encoders(train, dim); "
+            f"got {type(encoders).__name__} {encoders!r:.80}. Wrap a dict with nn.ModuleDict(...) so its "
+            "parameters are trained."
+        )
+    check_count(dim, "dim", hint="it is the feature size every encoder outputs, e.g. 64")
+    check_count(out_dim, "out_dim", hint="it is the number of classes (or 1 for regression)")
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
+    if task == "regression" and out_dim != 1:
+        raise ValueError(f"out_dim={out_dim} with task='regression': a regression head predicts one score; pass out_dim=1.")
+    if task == "classification" and out_dim < 2:
+        raise ValueError(f"out_dim={out_dim} with task='classification': pass the number of classes (at least 2).")
+
 
 def masked_features(encoders: nn.ModuleDict, batch, modalities: Sequence[str]) -> dict:
     """Encode each modality and zero the features of absent samples."""
@@ -36,6 +60,11 @@ class UnimodalModel(nn.Module):
     encoder's output on the placeholder input."""
 
     def __init__(self, encoder: nn.Module, modality: str, dim: int, out_dim: int, task: str = "classification"):
+        if not isinstance(encoder, nn.Module):
+            raise ValueError(f"encoder must be an nn.Module (one modality's encoder), got {type(encoder).__name__}.")
+        if not isinstance(modality, str) or not modality:
+            raise ValueError(f"modality must be the name of the encoder's modality, e.g. 'image', got {modality!r}.")
+        _check_model_args(None, dim, out_dim, task)
         super().__init__()
         self.encoder, self.modality, self.task = encoder, modality, task
         self.head = nn.Linear(dim, out_dim)
@@ -49,6 +78,7 @@ class SumFusion(nn.Module):
     """Sum of (masked) modality features, then a linear head."""
 
     def __init__(self, encoders: nn.ModuleDict, dim: int, out_dim: int, task: str = "classification"):
+        _check_model_args(encoders, dim, out_dim, task)
         super().__init__()
         self.encoders, self.modalities, self.task = encoders, tuple(encoders), task
         self.head = nn.Linear(dim, out_dim)
@@ -73,9 +103,9 @@ class ConcatFusion(nn.Module):
         task: str = "classification",
         modality_dropout: float = 0.0,
     ):
+        _check_model_args(encoders, dim, out_dim, task)
+        modality_dropout = check_rate(modality_dropout, "modality_dropout (probability of dropping a modality)")
         super().__init__()
-        if not 0.0 <= modality_dropout <= 1.0:
-            raise ValueError(f"modality_dropout must be a probability in [0, 1], got {modality_dropout}.")
         self.encoders, self.modalities, self.task = encoders, tuple(encoders), task
         self.modality_dropout = modality_dropout
         self.head = nn.Linear(dim * len(self.modalities), out_dim)
@@ -91,6 +121,7 @@ class LateFusion(nn.Module):
     """One head per modality; logits averaged over the modalities present in each sample."""
 
     def __init__(self, encoders: nn.ModuleDict, dim: int, out_dim: int, task: str = "classification"):
+        _check_model_args(encoders, dim, out_dim, task)
         super().__init__()
         self.encoders, self.modalities, self.task = encoders, tuple(encoders), task
         self.heads = nn.ModuleDict({m: nn.Linear(dim, out_dim) for m in self.modalities})
@@ -116,6 +147,7 @@ class LateFusion(nn.Module):
 def drop_modalities(batch, p: float, generator: torch.Generator | None = None):
     """Return a copy of ``batch`` where each sample with two or more modalities present loses one,
     chosen uniformly among its present ones, with probability ``p`` (modality dropout)."""
+    p = check_rate(p, "p (modality-dropout probability)")
     from dataclasses import replace
 
     present = batch.present.clone()
@@ -143,6 +175,11 @@ def make_baseline(
 ) -> nn.Module:
     """Build a baseline by name: ``lb`` (needs ``modality``), ``ub``, ``sum``, ``concat``,
     ``late`` or ``dropout``."""
+    if name not in BASELINES:
+        raise ValueError(f"Unknown baseline {name!r}; choose from {BASELINES}.")
+    _check_model_args(encoders, dim, out_dim, task)
+    if name == "dropout":
+        check_rate(modality_dropout, "modality_dropout (probability of dropping a modality)")
     if name == "lb":
         if modality not in encoders:
             raise ValueError(f"The lower bound needs modality= one of {tuple(encoders)}, got {modality!r}.")
@@ -175,6 +212,7 @@ class FiLMFusion(nn.Module):
 
     def __init__(self, encoders: nn.ModuleDict, dim: int, out_dim: int, task: str = "classification",
                  condition: str | None = None):
+        _check_model_args(encoders, dim, out_dim, task)
         super().__init__()
         self.encoders, self.modalities, self.task = encoders, tuple(encoders), task
         if len(self.modalities) < 2:
@@ -203,6 +241,7 @@ class BiGatedFusion(nn.Module):
 
     def __init__(self, encoders: nn.ModuleDict, dim: int, out_dim: int, task: str = "classification",
                  gate: str | None = None):
+        _check_model_args(encoders, dim, out_dim, task)
         super().__init__()
         self.encoders, self.modalities, self.task = encoders, tuple(encoders), task
         if len(self.modalities) < 2:
@@ -223,7 +262,7 @@ class BiGatedFusion(nn.Module):
         return {"logits": self.head(torch.cat(hid, dim=1)), "features": feats}
 
 
-class OGMGEFusion(ConcatFusion):
+class OGMGEFusion(TrainingHooks, ConcatFusion):
     """OGM-GE (Peng et al. 2022; MLA App. A.2) on the Concat model.
 
     Each modality's share of the concatenated head gives a unimodal output
@@ -240,8 +279,7 @@ class OGMGEFusion(ConcatFusion):
                  alpha: float = 0.8, noise: bool = True):
         if task != "classification":
             raise ValueError("OGM-GE's modulation is defined through class probabilities: classification only.")
-        if not alpha > 0:
-            raise ValueError(f"OGM-GE alpha must be > 0, got {alpha}.")
+        alpha = check_positive(alpha, "alpha (OGM-GE modulation strength)", hint="OGM-GE recommends 0.8 (CREMA-D) or 0.1")
         super().__init__(encoders, dim, out_dim, task)
         self.alpha, self.noise, self.dim = float(alpha), noise, dim
         self.coefficients: dict = {m: 1.0 for m in self.modalities}
@@ -251,8 +289,6 @@ class OGMGEFusion(ConcatFusion):
         return {m: feats[m] @ W[:, i * self.dim:(i + 1) * self.dim].T + b / M for i, m in enumerate(self.modalities)}
 
     def training_step(self, batch, step: int) -> dict:
-        from .train import task_loss
-
         out = self(batch)
         with torch.no_grad():
             uni = self.unimodal_logits(out["features"])
@@ -263,7 +299,7 @@ class OGMGEFusion(ConcatFusion):
             self.coefficients[m] = 1.0 - float(torch.tanh(torch.tensor(self.alpha * rho))) if rho > 1 else 1.0
         return {"loss": task_loss(self.task, out["logits"], batch)}
 
-    def before_optimizer_step(self, step: int) -> None:
+    def before_optimizer_step(self, step: int, output: dict) -> None:
         for m in self.modalities:
             for p in self.encoders[m].parameters():
                 if p.grad is None:
@@ -273,7 +309,7 @@ class OGMGEFusion(ConcatFusion):
                     p.grad.add_(torch.randn_like(p.grad) * (p.grad.std() + 1e-8))
 
 
-class QMFFusion(nn.Module):
+class QMFFusion(TrainingHooks, nn.Module):
     """Quality-aware multimodal fusion (QMF, Zhang et al. 2023; MLA App. A.2), in the late-fusion
     setting: one head per modality; the fused logits are the unimodal logits weighted by each
     modality's energy-based confidence ``logsumexp(z_m) / 10`` (detached), over present
@@ -287,6 +323,10 @@ class QMFFusion(nn.Module):
 
     def __init__(self, encoders: nn.ModuleDict, dim: int, out_dim: int, task: str = "classification",
                  rank_weight: float = 0.1, energy_scale: float = 10.0, n_samples: int = 100_000):
+        _check_model_args(encoders, dim, out_dim, task)
+        rank_weight = check_nonnegative(rank_weight, "rank_weight", hint="0 turns the ranking regulariser off")
+        energy_scale = check_positive(energy_scale, "energy_scale", hint="QMF divides the energy by 10")
+        n_samples = check_count(n_samples, "n_samples", hint="pass more than the largest sample id, e.g. len(train)")
         super().__init__()
         if task != "classification":
             raise ValueError("QMF's energy confidence is defined on class logits: classification only.")
@@ -351,28 +391,19 @@ class QMFFusion(nn.Module):
         return {"loss": loss + self.rank_weight * rank, "rank": rank.detach()}
 
 
-class IndependentLateFusion(LateFusion):
+class IndependentLateFusion(TrainingHooks, LateFusion):
     """Late fusion as MLA's appendix A.2 trains it: every encoder and its head learn from their own
     modality's loss only (no cross-modal gradient); the test-time output is the average of the
     present modalities' logits, as in :class:`LateFusion`."""
 
     def training_step(self, batch, step: int) -> dict:
-        from .train import task_loss
-
         out = self(batch)
         loss = torch.zeros((), device=out["logits"].device)
         for m, z in out["unimodal_logits"].items():
             rows = batch.has(m)
             if rows.any():
-                loss = loss + task_loss(self.task, z[rows], _rows(batch, rows))
+                loss = loss + task_loss(self.task, z[rows], batch.select(rows))
         return {"loss": loss}
-
-
-def _rows(batch, rows: torch.Tensor):
-    from dataclasses import replace
-
-    idx = rows.nonzero().flatten()
-    return replace(batch, label=batch.label[idx], score=None if batch.score is None else batch.score[idx])
 
 
 MLA_BASELINES = ("sum", "concat", "late", "late_independent", "film", "bigated", "ogm_ge", "qmf")
@@ -382,6 +413,8 @@ def make_mla_baseline(name: str, encoders: nn.ModuleDict, dim: int, out_dim: int
                       **kwargs) -> nn.Module:
     """The baselines of MLA's Table 1 by name: ``sum``, ``concat``, ``late``, ``late_independent``,
     ``film``, ``bigated``, ``ogm_ge``, ``qmf`` (extra keyword arguments go to the class)."""
+    if name not in MLA_BASELINES:
+        raise ValueError(f"Unknown MLA baseline {name!r}; choose from {MLA_BASELINES}.")
     classes = {"film": FiLMFusion, "bigated": BiGatedFusion, "ogm_ge": OGMGEFusion, "qmf": QMFFusion,
                "late_independent": IndependentLateFusion}
     if name in classes:

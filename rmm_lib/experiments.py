@@ -8,6 +8,7 @@ from sklearn.metrics import recall_score
 
 from .baselines import UnimodalModel, make_baseline
 from .encoders import quick_encoders
+from .missing import only_modality
 from .train import TrainConfig, Trainer
 from .utils import seed_everything
 
@@ -91,10 +92,8 @@ __all__ = ["fit_baseline", "linear_probe", "evaluate_under_masks", "per_class_ac
 def unimodal_accuracies(trainer: Trainer, dataset) -> dict:
     """Accuracy with each modality alone (every other modality set absent) and with all ("multi")."""
     out = {}
-    for j, m in enumerate(dataset.modalities):
-        mask = np.zeros((len(dataset), len(dataset.modalities)), dtype=bool)
-        mask[:, j] = True
-        out[m] = trainer.evaluate(dataset.with_presence(mask))["accuracy"]
+    for m in dataset.modalities:
+        out[m] = trainer.evaluate(dataset.with_presence(only_modality(len(dataset), dataset.modalities, m)))["accuracy"]
     out["multi"] = trainer.evaluate(dataset)["accuracy"]
     return out
 
@@ -115,15 +114,8 @@ def sequential_forgetting(trainer: Trainer, train, test, first: str, second: str
     every training sample), and record after each epoch the test accuracy of ``first`` alone.
     With a shared head, whatever the second phase does to the head shows up as forgetting of
     ``first``: the test of MLA's head gradient modification (Sec. 2.2)."""
-    cols = list(train.modalities)
-    only = {}
-    for m in (first, second):
-        mask = np.zeros((len(train), len(cols)), dtype=bool)
-        mask[:, cols.index(m)] = True
-        only[m] = train.with_presence(mask)
-    test_mask = np.zeros((len(test), len(cols)), dtype=bool)
-    test_mask[:, cols.index(first)] = True
-    test_first = test.with_presence(test_mask)
+    only = {m: train.with_presence(only_modality(len(train), train.modalities, m)) for m in (first, second)}
+    test_first = test.with_presence(only_modality(len(test), test.modalities, first))
     accuracy, total = [], 0
     for phase, n in ((first, epochs[0]), (second, epochs[1])):
         for _ in range(n):

@@ -1,7 +1,8 @@
 """The one call every notebook's setup cell makes.
 
-:func:`setup` reads the run profile (``RMM_PROFILE``), picks the device and prints a one-line
-summary, so a reader sees at the top of each page which settings produced its numbers.
+:func:`setup` is an entry point: it reads the run profile (``RMM_PROFILE``) once, picks the device
+and prints a one-line summary, so a reader sees at the top of each page which settings produced its
+numbers. The notebook passes the returned profile to every recipe it calls.
 
 In the ``paper`` profile it also names the GPU (or warns that there is none), finds the data
 root -- on Colab it mounts Google Drive and uses ``MyDrive/rmm_data`` unless ``RMM_DATA_ROOT``
@@ -15,8 +16,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .profiles import Profile, get_profile
-from .utils import select_device
+from .profiles import Profile, profile_from_env
+from .utils import select_device, set_threads
 
 COLAB_DRIVE = "/content/drive"
 COLAB_DATA_ROOT = "/content/drive/MyDrive/rmm_data"
@@ -59,16 +60,14 @@ def data_report(root) -> str:
 
 def setup(profile: str | None = None, verbose: bool = True) -> Profile:
     """Return the active :class:`~rmm_lib.profiles.Profile` and print which one it is."""
-    active = get_profile(profile)
+    active = profile_from_env(profile)
     device = select_device()
     if verbose:
         print(f"profile: {active.name} | device: {device.type}")
     import torch
 
     if active.name != "paper":
-        # One thread in the quick profile: the models are small, the checked outputs reproduce bit for
-        # bit only with a fixed thread count, and on a shared CPU a second thread made steps 10-20x slower.
-        torch.set_num_threads(1)
+        set_threads(1)  # the quick profile's one thread (see rmm_lib.utils.set_threads)
         return active
 
     if verbose:

@@ -1,15 +1,20 @@
-"""Run profiles: the one place every notebook and script reads its settings from.
+"""Run profiles, and the one module that reads the environment.
 
 ``quick`` (the default) runs offline on a CPU in minutes on the embedded benchmark.
 ``paper`` uses the papers' backbones, datasets and hyperparameters on one GPU.
 
-Choose with the environment variable ``RMM_PROFILE`` (``quick`` or ``paper``) or by passing
-the name to :func:`get_profile`.
+:func:`get_profile` is pure: it returns the named profile. :func:`profile_from_env` reads
+``RMM_PROFILE`` and ``RMM_DATA_ROOT``; only the entry points call it (``rmm_lib.notebook.setup``
+and the command line), and they pass the profile down. The other variables read here are
+display and cache settings with defaults for standalone use: ``RMM_PROGRESS`` (tqdm bars),
+``RMM_CACHE`` (pretrained quick-profile models) and ``HF_HOME`` (named in download advice).
+A test checks that no other module of ``rmm_lib`` (outside the entry points) touches the environment.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 PROFILE_ENV = "RMM_PROFILE"
 PROGRESS_ENV = "RMM_PROGRESS"
@@ -72,25 +77,42 @@ _PROFILES = {
 
 
 def profile_name() -> str:
-    """The active profile's name, from ``RMM_PROFILE`` (default ``quick``)."""
+    """The profile the environment asks for, ``RMM_PROFILE`` (default ``quick``)."""
     return os.environ.get(PROFILE_ENV, "quick").strip().lower() or "quick"
 
 
-def get_profile(name: str | None = None) -> Profile:
-    """Return the settings of profile ``name`` (default: the ``RMM_PROFILE`` environment variable)."""
-    name = (name or profile_name()).strip().lower()
+def get_profile(name: str = "quick", data_root: str | None = None) -> Profile:
+    """The settings of profile ``name`` (``quick`` or ``paper``), with ``data_root`` if given."""
+    name = str(name).strip().lower()
     if name not in _PROFILES:
         raise ValueError(
-            f"Unknown profile {name!r}. Set {PROFILE_ENV} to one of {sorted(_PROFILES)} "
-            f"(quick: CPU, offline, minutes; paper: papers' settings on one GPU)."
+            f"Unknown profile {name!r}. Use one of {sorted(_PROFILES)} (environment: {PROFILE_ENV}; "
+            "quick: CPU, offline, minutes; paper: papers' settings on one GPU)."
         )
     profile = _PROFILES[name]
-    root = os.environ.get("RMM_DATA_ROOT")
-    if root:
-        from dataclasses import replace
-
-        profile = replace(profile, data_root=os.path.expanduser(root))
+    if data_root:
+        profile = replace(profile, data_root=os.path.expanduser(str(data_root)))
     return profile
+
+
+def profile_from_env(name: str | None = None) -> Profile:
+    """The profile of an entry point: ``name``, else ``RMM_PROFILE``; ``RMM_DATA_ROOT`` as data root."""
+    return get_profile(name or profile_name(), os.environ.get("RMM_DATA_ROOT"))
+
+
+def data_root_from_env() -> str:
+    """``RMM_DATA_ROOT``, else the profiles' default (``~/rmm_data``)."""
+    return os.path.expanduser(os.environ.get("RMM_DATA_ROOT") or _PROFILES["quick"].data_root)
+
+
+def cache_root() -> Path:
+    """Where rmm keeps what it builds once (``RMM_CACHE``, default ``~/.cache/rmm``)."""
+    return Path(os.environ.get("RMM_CACHE", "~/.cache/rmm")).expanduser()
+
+
+def hf_home() -> str:
+    """Hugging Face's cache folder, for messages that say where a download goes."""
+    return os.environ.get("HF_HOME", "~/.cache/huggingface")
 
 
 def progress_enabled(progress: bool | None = None) -> bool:

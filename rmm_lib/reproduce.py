@@ -6,16 +6,18 @@ Used by ``python -m rmm_lib`` and by the book's "Reproducing the papers" page: a
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import platform
 import resource
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from .tables import RunContext, TableSpec
+from .context import TableSpec, build_context
 
 RESULT = "result.json"
 TABLE = "table.md"
@@ -62,16 +64,30 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def run_table(spec: TableSpec, splits: dict, *, device: str = "cpu", out_dir="runs", epochs: int | None = None,
-              seed: int = 0, smoke: bool = False, max_steps: int | None = None, progress: bool = True) -> dict:
-    """Call ``spec.run`` and write its record; returns the record."""
+def code_hash() -> str:
+    """sha256 (first 12 hex digits) of every ``rmm_lib`` source file: which code wrote a record."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def run_table(spec: TableSpec, splits: dict, profile, *, device: str = "cpu", out_dir="runs", seed: int = 0,
+              train: dict | None = None, model: dict | None = None, table: dict | None = None,
+              max_steps: int | None = None, pretrained: bool = True, reduced: bool = False, resume: bool = False,
+              progress: bool = True, command_line: str | None = None) -> dict:
+    """Run ``spec`` on ``splits`` under ``profile`` and write its record; returns the record.
+
+    Every trained model checkpoints under ``<out_dir>/<key>/cells/``; ``resume=True`` continues each
+    from its last checkpoint (a finished one is loaded, not retrained), so an interrupted run picks
+    up where it stopped and ends with the same numbers. ``max_steps`` or ``pretrained=False`` make a
+    smoke run: its record is marked ``synthetic`` and never shown as a result."""
     out = Path(out_dir) / spec.key
     out.mkdir(parents=True, exist_ok=True)
-    overrides = {"epochs": epochs} if epochs is not None else {}
-    if smoke:  # one short epoch per model: the run's shape is tested, not its result
-        overrides.update(epochs=1, max_batches=max_steps or 2, warmup_epochs=0)  # no warm-up in one epoch
-    ctx = RunContext(spec=spec, splits=splits, device=device, out_dir=out, smoke=smoke, max_steps=max_steps,
-                     progress=progress, seed=seed, overrides=overrides)
+    ctx = build_context(spec, splits, profile, seed=seed, device=device, train=train, model=model, table=table,
+                        out_dir=out, resume=resume, pretrained=pretrained, reduced=reduced, max_steps=max_steps,
+                        progress=progress)
     if str(device).startswith("cuda") and torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
@@ -79,17 +95,25 @@ def run_table(spec: TableSpec, splits: dict, *, device: str = "cpu", out_dir="ru
     wall = time.perf_counter() - start
     if not isinstance(ours, dict):
         raise TypeError(f"{spec.key}.run returned {type(ours).__name__}; it must return {{row: {{column: value}}}}.")
+    smoke = ctx.smoke or reduced
     record = {
         "key": spec.key, "paper": spec.paper, "title": spec.title, "dataset": spec.dataset,
-        "synthetic": bool(smoke), "device": str(device), "seed": seed, "overrides": overrides, "max_steps": max_steps,
+        "synthetic": bool(smoke), "profile": ctx.profile.name, "device": str(device), "seed": seed,
+        "pretrained": pretrained, "reduced": reduced, "resumed": resume, "max_steps": max_steps,
+        "config": asdict(ctx.train), "model_options": {k: repr(v) for k, v in ctx.model.items()},
+        "table_options": {k: v for k, v in asdict(ctx.table).items() if v is not None},
         "wall_s": round(wall, 3), "peak_memory_mb": round(peak_memory_mb(device), 1),
-        "backbones": spec.backbones, "train": spec.train, "protocol": spec.protocol,
+        "backbones": spec.backbones, "protocol": spec.protocol,
         "ours": ours, "paper_numbers": spec.paper_numbers,
+        "provenance": {"code_hash": code_hash(), "command": command_line or command(spec)},
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
                         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
     }
-    (out / RESULT).write_text(json.dumps(record, indent=1, default=str))
-    title = f"# {spec.key}: {spec.title}\n\n" + ("*Smoke run on synthetic data: not a result.*\n\n" if smoke else "")
+    tmp = out / (RESULT + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1, default=str))
+    tmp.replace(out / RESULT)
+    title = f"# {spec.key}: {spec.title}\n\n" + ("*Smoke run (random or reduced weights, few steps): not a result.*\n\n"
+                                                 if smoke else "")
     (out / TABLE).write_text(title + markdown_table(spec, ours))
     return record
 
@@ -103,31 +127,142 @@ def load_record(key: str, out_dir="runs") -> dict | None:
     return None if record.get("synthetic") else record
 
 
-def expected_time(spec: TableSpec) -> str:
-    if spec.gpu_minutes is None:
-        return ("not measured yet (no GPU was lent when this page was written); "
-                f"`python -m rmm_lib smoke {spec.key} --steps 20` on your GPU prints steps/s and peak memory")
-    return f"about {spec.gpu_minutes:g} minutes on one GPU (from a measured smoke run)"
+def _cell(text) -> str:
+    """A Markdown table cell: pipes escaped, newlines flattened."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _count(table: dict | None) -> int:
+    return sum(v is not None for _, _, v, _ in comparison_rows(table, None))
+
+
+def _numbers(n: int) -> str:
+    return f"{n} number" + ("" if n == 1 else "s")
+
+
+def _measured(spec: TableSpec, record: dict | None) -> str | None:
+    """A measured GPU time: the spec's ``gpu_minutes`` (a measured smoke run) or a real run's wall
+    time on a GPU (not a resumed run: its wall time covers only the last part)."""
+    from .estimates import format_minutes
+
+    if spec.gpu_minutes is not None:
+        return f"{format_minutes(spec.gpu_minutes)} (measured)"
+    gpu = ((record or {}).get("environment") or {}).get("gpu")
+    if gpu and not record.get("resumed") and record.get("wall_s") is not None:
+        return f"{format_minutes(record['wall_s'] / 60)} (measured, {gpu})"
+    return None
+
+
+def expected_time(spec: TableSpec, record: dict | None = None) -> str:
+    """The page's GPU-time cell: a measured time when one exists, else the FLOPs estimate of
+    :mod:`rmm_lib.estimates`, labelled as such."""
+    from .estimates import estimate, format_minutes, gaps
+
+    measured = _measured(spec, record)
+    if measured:
+        return measured
+    est = estimate(spec)
+    if est is None:
+        return "no estimate: " + "; ".join(gaps(spec))
+    shown = format_minutes(est.minutes)
+    models = f"{est.models} model" + ("" if est.models == 1 else "s")
+    return f"{shown if shown.startswith('<') else '≈ ' + shown} (estimate: {models} × {est.epochs} epochs)"
+
+
+def dataset_anchor(name: str) -> str:
+    """The anchor MyST gives the datasets page's heading ``### <title> (`<name>`)`` when the book
+    sets ``myst_heading_anchors`` (its default slug: lower case, punctuation dropped, spaces to -)."""
+    import re
+
+    from .data.registry import DATASETS
+
+    heading = f"{DATASETS[name].title} ({name})"
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def dataset_link(spec: TableSpec, datasets_page: str = "../book/datasets.md", anchors: bool = False) -> str:
+    """The spec's dataset, linked to the book's datasets page (plain text if it has no loader);
+    ``anchors=True`` links its section, which needs ``myst_heading_anchors`` in the book's config
+    (without it ``jupyter-book build -W -n`` fails on the anchor)."""
+    from .data.registry import DATASETS
+
+    if spec.dataset not in DATASETS:
+        return f"{spec.dataset} (no loader yet)"
+    target = datasets_page + (f"#{dataset_anchor(spec.dataset)}" if anchors else "")
+    return f"[{DATASETS[spec.dataset].title}]({target})"
+
+
+def paper_table(spec: TableSpec) -> str:
+    """The paper's numbers as the paper lays them out (one row per row, one column per column), as
+    transcribed in the spec: not rounded."""
+    rows = {r: (v if isinstance(v, dict) else {"": v}) for r, v in (spec.paper_numbers or {}).items()}
+    if not rows:
+        return "*A figure: the paper prints no numbers.*\n"
+    cols = list(dict.fromkeys(c for r in rows.values() for c in r))
+    lines = ["| | " + " | ".join(_cell(c or "value") for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for row, values in rows.items():
+        lines.append(f"| {_cell(row)} | " + " | ".join(_cell("-" if values.get(c) is None else values[c])
+                                                     for c in cols) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def table_section(spec: TableSpec, runs_dir="runs") -> str:
-    """One table's block on the "Reproducing the papers" page (markdown)."""
-    from .data.registry import DATASETS
-
+    """One table's numbers for the page: the paper's as printed, or, once
+    ``<runs_dir>/<key>/result.json`` exists, every number beside ours (:func:`markdown_table`)."""
     record = load_record(spec.key, runs_dir)
-    dataset = DATASETS[spec.dataset].title if spec.dataset in DATASETS else spec.dataset
-    backbones = ", ".join(f"{m}: `{b}`" for m, b in spec.backbones.items()) or "-"
-    where = (f"`{runs_dir}/{spec.key}/result.json`, run on {record['environment'].get('gpu') or record['device']} "
-             f"in {record['wall_s'] / 60:.0f} min" if record else
-             f"not run yet; the command writes `{runs_dir}/{spec.key}/result.json` and `table.md`, and this page shows them")
-    lines = [
-        f"**{spec.key}: {spec.title}**", "",
-        f"- **Command:** `{command(spec)}`",
-        f"- **Dataset:** {dataset} (`{spec.dataset}`); **backbones:** {backbones}",
-        f"- **Protocol:** {spec.protocol or '-'}",
-        f"- **Expected time:** {expected_time(spec)}",
-        f"- **Our numbers:** {where}",
-    ]
-    if spec.notes:
-        lines.append(f"- **Notes:** {spec.notes}")
-    return "\n".join(lines) + "\n\n" + markdown_table(spec, record["ours"] if record else None)
+    head = f"**`{spec.key}`: {spec.title}**"
+    if record is None:
+        body = paper_table(spec)
+    else:
+        head += f" (ours: `{Path(runs_dir).name}/{spec.key}/{RESULT}`, {record.get('device', '?')})"
+        body = markdown_table(spec, record.get("ours") or {})
+    notes = f"\n*{spec.notes}*\n" if spec.notes else ""
+    return f"{head}\n{notes}\n{body}"
+
+
+def summary_row(spec: TableSpec, runs_dir="runs", datasets_page: str = "../book/datasets.md",
+                anchors: bool = False) -> str:
+    """One row of a paper's table on the page: table, command, dataset, GPU time, paper, ours."""
+    record = load_record(spec.key, runs_dir)
+    n_paper = _count(spec.paper_numbers)
+    paper = _numbers(n_paper) if n_paper else "figure only"
+    ours = "—" if record is None else _numbers(_count(record.get("ours")))
+    cells = [f"`{spec.key}`: {spec.title}", f"`{command(spec)}`", dataset_link(spec, datasets_page, anchors),
+             expected_time(spec, record), paper, ours]
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+SUMMARY_HEADER = ("| table | command | dataset | GPU time | paper | ours |\n"
+                  "|---|---|---|---|---|---|")
+
+
+def paper_section(paper: str, specs, runs_dir="runs", datasets_page: str = "../book/datasets.md",
+                  anchors: bool = False) -> str:
+    """A paper's block on the "Reproducing the papers" page: one summary table (a row per spec),
+    then the paper's numbers, spec by spec, folded in a ``<details>`` element."""
+    specs = sorted(specs, key=lambda s: s.key)
+    if not specs:
+        return ""
+    name = paper.upper()
+    lines = [f"**{name}: {len(specs)} table(s)**", "", SUMMARY_HEADER]
+    lines += [summary_row(s, runs_dir, datasets_page, anchors) for s in specs]
+    lines += ["", f"<details><summary>{name}: the paper's numbers, table by table (ours beside them once run)"
+              "</summary>", ""]
+    lines += [table_section(s, runs_dir) for s in specs]
+    lines += ["</details>", ""]
+    return "\n".join(lines)
+
+
+def reproduction_page(specs: dict, runs_dir="runs", datasets_page: str = "../book/datasets.md",
+                      anchors: bool = False) -> str:
+    """Every registered spec, once, grouped by paper (TRML, MLA, CMPT, then any other)."""
+    from .estimates import describe
+
+    papers = list(dict.fromkeys(["trml", "mla", "cmpt"] + sorted({s.paper for s in specs.values()})))
+    blocks = [describe(), ""]
+    for paper in papers:
+        block = paper_section(paper, [s for s in specs.values() if s.paper == paper], runs_dir, datasets_page,
+                              anchors)
+        if block:
+            blocks.append(block)
+    return "\n".join(blocks)

@@ -2,13 +2,9 @@
 
 A model is an ``nn.Module`` whose ``forward(batch)`` returns ``{"logits": ...}`` and which has a
 ``task`` attribute (``classification``, ``regression`` or ``multilabel``). Methods that train
-differently add at most three optional hooks, which the trainer calls when present:
-
-* ``training_step(batch, step) -> {"loss": tensor, ...}`` -- the loss of one optimiser step
-  (default: :func:`task_loss` on ``forward``'s logits; extra scalar entries are logged);
-* ``steps_per_batch`` -- optimiser steps per batch (MLA takes one per modality);
-* ``before_optimizer_step(step)`` -- edit gradients after backward (MLA's gradient projection,
-  OGM-GE's modulation).
+differently subclass :class:`rmm_lib.hooks.TrainingHooks` and override its hooks
+(``training_step``, ``steps_per_batch``, ``before_optimizer_step(step, output)``,
+``configure_optimizer``), each documented there with its default.
 
 The trainer picks the device (CUDA, MPS, CPU), uses mixed precision on CUDA, seeds everything,
 shows tqdm bars (``progress=False`` or ``RMM_PROGRESS=0`` to silence), stops early on the
@@ -21,13 +17,14 @@ import json
 import platform
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .hooks import HOOK_NAMES, TrainingHooks
+from .losses import task_loss
 from .metrics import MONITOR, task_metrics
 from .profiles import progress_enabled
 from .utils import seed_everything, select_device
@@ -55,7 +52,6 @@ class TrainConfig:
     seed: int = 0
     amp: bool = True
     device: str | None = None
-    extra: dict = field(default_factory=dict)
     # Stop each epoch after this many batches (smoke runs: a few steps on synthetic data).
     max_batches: int | None = None
     # Warm-up (CMPT Table 5): the first ``warmup_epochs`` run at ``warmup_factor`` x lr; with
@@ -63,19 +59,46 @@ class TrainConfig:
     warmup_epochs: int = 0
     warmup_factor: float = 0.1
 
+    def __post_init__(self):
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "step_size": self.step_size}
+        for name, value in positive.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be an integer >= 1, got {value!r}.")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr!r}.")
+        for name in ("weight_decay", "momentum", "eps", "gamma", "poly_power"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)!r}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"TrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}.")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"TrainConfig.scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}.")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"TrainConfig.grad_clip must be > 0 or None, got {self.grad_clip!r}.")
+        for name in ("patience", "max_batches"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < (0 if name == "patience" else 1)):
+                raise ValueError(f"TrainConfig.{name} must be None or an integer >= {0 if name == 'patience' else 1}, "
+                                 f"got {value!r}.")
+        if not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
+            raise ValueError(f"TrainConfig.warmup_epochs must be an integer >= 0, got {self.warmup_epochs!r}.")
+        if not 0 < self.warmup_factor <= 1:
+            raise ValueError(f"TrainConfig.warmup_factor must be in (0, 1], got {self.warmup_factor!r}.")
 
-def task_loss(task: str, logits: torch.Tensor, batch) -> torch.Tensor:
-    """Cross-entropy (classification), L1 on the score (regression, as the MOSI/MOSEI papers
-    report MAE) or binary cross-entropy (multi-label)."""
-    if task == "classification":
-        return F.cross_entropy(logits.float(), batch.label)
-    if task == "regression":
-        if batch.score is None:
-            raise ValueError("A regression task needs a dataset with a `score` target.")
-        return F.l1_loss(logits.float().reshape(-1), batch.score)
-    if task == "multilabel":
-        return F.binary_cross_entropy_with_logits(logits.float(), batch.label.float())
-    raise ValueError(f"Unknown task {task!r}; use classification, regression or multilabel.")
+    @classmethod
+    def from_dict(cls, settings: dict, **overrides) -> "TrainConfig":
+        """The one way a spec's settings become a config: ``settings`` then ``overrides``; a key
+        that is not a field is refused (a typo must not silently train with the default)."""
+        merged = {**dict(settings or {}), **overrides}
+        unknown = sorted(set(merged) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"Unknown training setting(s) {unknown}; TrainConfig takes "
+                             f"{sorted(cls.__dataclass_fields__)}. Model options go to the method, not here.")
+        return cls(**merged)
+
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = (None, "step", "poly")
 
 
 def _target(task: str, batch) -> torch.Tensor:
@@ -90,6 +113,12 @@ class Trainer:
     def __init__(self, model: torch.nn.Module, config: TrainConfig | None = None, progress: bool | None = None):
         self.config = config or TrainConfig()
         self.task = getattr(model, "task", "classification")
+        undeclared = [h for h in HOOK_NAMES + ("steps_per_batch",) if hasattr(model, h)]
+        if undeclared and not isinstance(model, TrainingHooks):
+            raise TypeError(f"{type(model).__name__} defines {undeclared} but does not subclass "
+                            "rmm_lib.hooks.TrainingHooks, so the trainer would not know them as hooks.")
+        # the hooks, bound to the model (a plain nn.Module gets TrainingHooks' defaults)
+        self.hooks = model if isinstance(model, TrainingHooks) else _DefaultHooks(model)
         self.device = select_device(self.config.device)
         seed_everything(self.config.seed)
         self.model = model.to(self.device)
@@ -117,6 +146,9 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("The model has no trainable parameters.")
+        own = self.hooks.configure_optimizer(cfg)
+        if own is not None:
+            return own
         if cfg.optimizer == "adam":
             return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, eps=cfg.eps)
         if cfg.optimizer == "adamw":
@@ -157,10 +189,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def _loss(self, batch, step: int) -> dict:
-        if hasattr(self.model, "training_step"):
-            out = self.model.training_step(batch, step)
-        else:
-            out = {"loss": task_loss(self.task, self.model(batch)["logits"], batch)}
+        out = self.hooks.training_step(batch, step)
         if not torch.isfinite(out["loss"]):
             raise FloatingPointError(
                 f"Loss became {out['loss'].item()} at epoch {self.epoch + 1}: lower the learning rate "
@@ -172,7 +201,7 @@ class Trainer:
         self.model.train()
         generator = torch.Generator().manual_seed(self.config.seed * 100_003 + self.epoch)
         loader = train.loader(self.config.batch_size, shuffle=True, generator=generator)
-        n_steps = int(getattr(self.model, "steps_per_batch", 1))
+        n_steps = int(self.hooks.steps_per_batch)
         totals: dict = {}
         count = 0
         start = time.perf_counter()
@@ -187,14 +216,13 @@ class Trainer:
                     out = self._loss(batch, step)
                 self.scaler.scale(out["loss"]).backward()
                 self.scaler.unscale_(self.optimizer)
-                if hasattr(self.model, "before_optimizer_step"):
-                    self.model.before_optimizer_step(step)
+                self.hooks.before_optimizer_step(step, out)
                 if self.config.grad_clip:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 for key, value in out.items():
-                    if torch.is_tensor(value) and value.numel() == 1:
+                    if torch.is_tensor(value) and value.dim() == 0:
                         totals[key] = totals.get(key, 0.0) + float(value.detach()) * len(batch)
             count += len(batch)
             bar.set_postfix(loss=totals.get("loss", 0.0) / max(count, 1))
@@ -346,6 +374,16 @@ class Trainer:
         record = self.record(extra)
         Path(path).write_text(json.dumps(record, indent=2, default=str))
         return record
+
+
+class _DefaultHooks(TrainingHooks):
+    """TrainingHooks' defaults for a model that does not subclass it."""
+
+    def __init__(self, model):
+        self.model, self.task = model, getattr(model, "task", "classification")
+
+    def __call__(self, batch):
+        return self.model(batch)
 
 
 def _as_tuple(value):

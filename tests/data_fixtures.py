@@ -93,3 +93,49 @@ def write_csv(path, rows, header=None):
 def write_json(path, obj):
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(obj))
+
+
+# MVSA label patterns: (annotator pairs (text, image), the post label the rule gives, None = dropped)
+MVSA_SINGLE = (
+    ((("positive", "positive"),), "positive"),
+    ((("neutral", "positive"),), "positive"),
+    ((("positive", "negative"),), None),  # opposite polarities
+    ((("negative", "neutral"),), "negative"),
+    ((("neutral", "neutral"),), "neutral"),
+    ((("negative", "negative"),), "negative"),
+)
+MVSA_MULTIPLE = (
+    ((("positive", "positive"), ("positive", "neutral"), ("negative", "positive")), "positive"),
+    ((("neutral", "positive"), ("neutral", "positive"), ("positive", "negative")), "positive"),
+    ((("positive", "negative"), ("positive", "negative"), ("neutral", "neutral")), None),  # opposite polarities
+    ((("positive", "negative"), ("neutral", "positive"), ("negative", "neutral")), None),  # no text majority
+    ((("negative", "neutral"), ("negative", "neutral"), ("negative", "negative")), "negative"),
+    ((("neutral", "neutral"), ("neutral", "neutral"), ("neutral", "neutral")), "neutral"),
+)
+
+
+def mvsa_text(post: int) -> bytes:
+    """The bytes of post ``post``'s ``<id>.txt``: UTF-8, but every fourth one carries cp1252 bytes
+    (a stray e-acute and Windows quotes, as some copies of the release do)."""
+    if post % 4 == 0:
+        return f"post {post} caf".encode() + b"\xe9 \x93quoted\x94\r\n"
+    return f"post {post} \u2764 #mvsa\n".encode("utf-8")
+
+
+def write_mvsa(root, n=12, variant="single"):
+    """A tiny MVSA release under ``root``: ``data/<id>.jpg`` + ``data/<id>.txt`` for posts 1..n and
+    ``labelResultAll.txt`` (one ``text,image`` column for MVSA-Single, three for -Multiple), labels
+    cycling through :data:`MVSA_SINGLE` / :data:`MVSA_MULTIPLE`. Returns ``{id: expected label or None}``."""
+    patterns = {"single": MVSA_SINGLE, "multiple": MVSA_MULTIPLE}[variant]
+    root = Path(root)
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    k = len(patterns[0][0])
+    lines, expected = ["ID" + "\ttext,image" * k], {}
+    for post in range(1, n + 1):
+        votes, label = patterns[(post - 1) % len(patterns)]
+        write_jpeg(root / "data" / f"{post}.jpg", value=(20 * post) % 250)
+        (root / "data" / f"{post}.txt").write_bytes(mvsa_text(post))
+        lines.append(str(post) + "".join(f"\t{t},{i}" for t, i in votes))
+        expected[str(post)] = label
+    (root / "labelResultAll.txt").write_text("\n".join(lines) + "\n")
+    return expected

@@ -9,9 +9,11 @@ import torch
 
 from rmm_lib import tables
 from rmm_lib.__main__ import main
+from rmm_lib.context import TableOptions
 from rmm_lib.data.sources import iemocap
 from rmm_lib.notebook import setup
 from rmm_lib.reproduce import load_record, markdown_table
+from rmm_lib.train import TrainConfig
 from test_data_image_text import _iemocap
 
 SEEN = {}
@@ -19,18 +21,18 @@ SEEN = {}
 
 def _toy_run(ctx):
     """Softmax regression on the audio features: a real (tiny) training run."""
-    SEEN.update(smoke=ctx.smoke, max_steps=ctx.max_steps, overrides=ctx.overrides, n=len(ctx.splits["train"]))
-    # As the papers' specs do: the spec's settings with the command line's overrides on top (a
-    # one-epoch smoke run must not keep the spec's warm-up epochs).
-    from rmm_lib.train import TrainConfig, Trainer
+    SEEN.update(smoke=ctx.smoke, max_steps=ctx.train.max_batches, train=ctx.train, model=ctx.model, table=ctx.table,
+                profile=ctx.profile.name, n=len(ctx.splits["train"]))
+    # The context's training configuration is the spec's settings with the command line's on top (a
+    # one-epoch smoke run must not keep the spec's warm-up epochs): the trainer accepts its schedule.
+    from rmm_lib.train import Trainer
 
-    train = {**ctx.spec.train, **{k: v for k, v in ctx.overrides.items() if k in TrainConfig.__dataclass_fields__}}
-    Trainer(torch.nn.Linear(1, 1), TrainConfig(**train, device="cpu"), progress=False)  # checks the schedule
+    Trainer(torch.nn.Linear(1, 1), ctx.train, progress=False)  # checks the schedule
     train, test = ctx.splits["train"], ctx.splits["test"]
     x, y = train[list(range(len(train)))].inputs["audio"].flatten(1), train.label
     head = torch.nn.Linear(x.shape[1], int(max(y.max(), test.label.max())) + 1)
     opt = torch.optim.SGD(head.parameters(), lr=0.1)
-    for _ in range(ctx.max_steps or ctx.overrides.get("epochs", 5)):
+    for _ in range(ctx.train.max_batches or ctx.train.epochs):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(head(x), y).backward()
         opt.step()
@@ -60,7 +62,10 @@ def test_run_writes_record_and_table_beside_the_paper(toy, tmp_path, capsys):
     iemocap.prepare(tmp_path / "data")
     assert main(["run", "toy.table1", "--data-root", str(tmp_path / "data"), "--out", str(tmp_path / "runs"),
                  "--epochs", "3", "--device", "cpu", "--no-progress"]) == 0
-    assert SEEN == {"smoke": False, "max_steps": None, "overrides": {"epochs": 3}, "n": 8}
+    # only --epochs on top of the spec's settings; the run command defaults to the paper profile
+    assert SEEN == {"smoke": False, "max_steps": None, "n": 8, "profile": "paper", "model": {},
+                    "train": TrainConfig.from_dict(toy.train, epochs=3, seed=0, device="cpu"),
+                    "table": TableOptions()}
     record = json.loads((tmp_path / "runs" / "toy.table1" / "result.json").read_text())
     assert record["paper_numbers"]["Multi"]["Acc"] == 78.92 and 0 <= record["ours"]["Multi"]["Acc"] <= 100
     assert record["dataset"] == "iemocap" and not record["synthetic"]
@@ -68,6 +73,23 @@ def test_run_writes_record_and_table_beside_the_paper(toy, tmp_path, capsys):
     assert "| Multi | Acc | 78.92 | " in table and "| Audio | Acc | 46.29 | - |" in table
     assert load_record("toy.table1", tmp_path / "runs")["ours"] == record["ours"]
     assert "table.md" not in capsys.readouterr().err
+
+
+def test_run_passes_train_model_and_table_options_and_refuses_unknown_ones(toy, tmp_path, capsys):
+    _iemocap(tmp_path / "data" / "iemocap" / "raw")
+    iemocap.prepare(tmp_path / "data")
+    common = ["run", "toy.table1", "--data-root", str(tmp_path / "data"), "--out", str(tmp_path / "runs"),
+              "--device", "cpu", "--no-progress"]
+    assert main(common + ["--train", "batch_size=4", "--model", "lam=0.5", "--table", "rows=('Multi',)",
+                          "--max-steps", "1", "--random-weights"]) == 0
+    assert SEEN["train"].batch_size == 4 and SEEN["model"] == {"lam": 0.5} and SEEN["table"].rows == ("Multi",)
+    assert SEEN["smoke"] and SEEN["max_steps"] == 1 and SEEN["train"].epochs == 1
+    assert json.loads((tmp_path / "runs" / "toy.table1" / "result.json").read_text())["synthetic"]
+    capsys.readouterr()
+    assert main(common + ["--train", "lrr=1e-3"]) == 2  # a typo must not train with the default
+    assert "lrr" in capsys.readouterr().err
+    assert main(common + ["--table", "colums=1"]) == 2
+    assert "colums" in capsys.readouterr().err
 
 
 def test_run_without_data_explains_what_to_download(toy, tmp_path, capsys):
@@ -79,6 +101,7 @@ def test_run_without_data_explains_what_to_download(toy, tmp_path, capsys):
 def test_smoke_uses_synthetic_real_shapes(toy, tmp_path, capsys):
     assert main(["smoke", "all", "--steps", "2", "--out", str(tmp_path / "runs"), "--device", "cpu"]) == 0
     assert SEEN["smoke"] and SEEN["max_steps"] == 2 and SEEN["n"] == 8
+    assert (SEEN["train"].epochs, SEEN["train"].warmup_epochs) == (1, 0)  # one epoch, the spec's warm-up dropped
     out = capsys.readouterr().out
     assert "toy.table1:" in out and "steps/s" in out and "peak" in out
     rows = json.loads((tmp_path / "runs" / "smoke" / "smoke.json").read_text())
@@ -147,17 +170,25 @@ def test_paper_setup_mounts_drive_on_colab(monkeypatch, capsys):
 
 
 def test_reproduction_section_fills_itself_once_run(toy, tmp_path):
-    from rmm_lib.reproduce import run_table, table_section
+    from rmm_lib.reproduce import run_table, summary_row, table_section
 
+    # before a run: the summary row names the command, a GPU time that is not a measurement and no
+    # numbers of ours; the section shows the paper's numbers alone
+    row = summary_row(toy, tmp_path)
+    assert "python -m rmm_lib run toy.table1" in row and "(measured" not in row and row.endswith("| — |")
     before = table_section(toy, tmp_path)
-    assert "python -m rmm_lib run toy.table1" in before and "not measured yet" in before and "not run yet" in before
+    assert "| Multi | 78.92 |" in before and "| Audio | 46.29 |" in before and "ours" not in before
     _iemocap(tmp_path / "data" / "iemocap" / "raw")
     iemocap.prepare(tmp_path / "data")
     from rmm_lib.data import load_splits
 
-    record = run_table(toy, load_splits("iemocap", tmp_path / "data"), out_dir=tmp_path, epochs=2)
+    record = run_table(toy, load_splits("iemocap", tmp_path / "data"), "paper", device="cpu", out_dir=tmp_path,
+                       train={"epochs": 2}, progress=False)
+    assert SEEN["train"].epochs == 2 and not record["synthetic"]
     after = table_section(toy, tmp_path)
     assert f"| Multi | Acc | 78.92 | {round(record['ours']['Multi']['Acc'], 2)} |" in after and "not run yet" not in after
+    assert "| Audio | Acc | 46.29 | - |" in after  # a number the run did not produce
+    assert summary_row(toy, tmp_path).endswith("| 1 number |")  # ours, once run
 
 
 def test_comparison_accepts_bare_numbers_and_extra_rows():

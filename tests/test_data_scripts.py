@@ -17,7 +17,8 @@ def _run(script, argv, monkeypatch):
 
 def test_one_script_per_dataset_family():
     assert {s.stem for s in SCRIPTS} == {f"prepare_{n}" for n in
-                                          ("mmsa", "cmu_raw", "meld", "food101", "mmimdb", "cremad", "kinetics_sounds", "ave", "iemocap")}
+                                          ("mmsa", "cmu_raw", "meld", "food101", "mmimdb", "mvsa", "cremad", "kinetics_sounds", "ave",
+                                           "iemocap")}
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)

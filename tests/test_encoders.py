@@ -33,6 +33,10 @@ def test_open_clip_tag_offline_fails_fast_with_instructions():
     with pytest.raises(WeightsNotFoundError, match="RMM_PROFILE=paper"):
         open_clip_model("ViT-B-32", "openai", offline=True)
     assert time.perf_counter() - start < 20  # not open_clip's minute of network retries
+    start = time.perf_counter()
+    with pytest.raises(WeightsNotFoundError, match="RMM_PROFILE=paper"):
+        open_clip_model("ViT-B-32", "openai")  # offline is the default (no profile lookup)
+    assert time.perf_counter() - start < 20
 
 
 def test_open_clip_bad_arguments():
@@ -71,3 +75,5 @@ def test_minilm_ships_real_weights_offline():
 def test_hf_missing_model_names_what_to_download():
     with pytest.raises(WeightsNotFoundError, match="huggingface-cli download bert-base-uncased"):
         hf_model("bert-base-uncased", offline=True)
+    with pytest.raises(WeightsNotFoundError, match="huggingface-cli download bert-base-uncased"):
+        hf_model("bert-base-uncased")  # offline is the default (no profile lookup)

@@ -70,7 +70,10 @@ def _grads_after_hook(splits, batch, projection):
     model.iteration.fill_(3)  # t > 0 so Eq. 4 projects; t mod 3 = 0 -> first modality
     out = model.training_step(batch, 0)
     out["loss"].backward()
-    model.before_optimizer_step(0)
+    P_before = model.P.clone()
+    model.before_optimizer_step(0, out)
+    # Eq. 3's r is the feature mean this step's training_step handed to the hook
+    assert torch.allclose(model.P, rls_update(P_before, out["feature_mean"], model.alpha), atol=1e-6)
     return model, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
@@ -94,8 +97,9 @@ def test_first_iteration_is_not_projected(small_splits):
     grads = {}
     for projection in (True, False):
         model = _model(small_splits, projection=projection).eval()
-        model.training_step(batch, 0)["loss"].backward()
-        model.before_optimizer_step(0)
+        out = model.training_step(batch, 0)
+        out["loss"].backward()
+        model.before_optimizer_step(0, out)
         grads[projection] = model.head.weight.grad.clone()
     assert torch.equal(grads[True], grads[False])  # Eq. 4, t = 0
 
@@ -115,12 +119,16 @@ def test_step_cycle_follows_the_order_and_skips_absent_modalities(small_splits):
     for t in range(6):
         opt.zero_grad(set_to_none=True)
         before = [p.detach().clone() for p in model.parameters()]
-        model.training_step(batch, t % 3)["loss"].backward()
-        model.before_optimizer_step(t % 3)
+        out = model.training_step(batch, t % 3)
+        out["loss"].backward()
+        model.before_optimizer_step(t % 3, out)
         opt.step()
         seen.append(dict(model.last_step))
         moved = any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
         assert moved == (seen[-1]["modality"] != "text")  # the skipped step changes nothing
+        assert out["skip"] == (seen[-1]["modality"] == "text")  # the step says so to its hook
+        if not out["skip"]:  # Eq. 3's r: the mean feature of this step's samples, handed to the hook
+            assert out["feature_mean"].shape == (16,) and not out["feature_mean"].requires_grad
     assert [s["modality"] for s in seen] == ["text", "audio", "image"] * 2
     assert [s["n_samples"] for s in seen] == [0, 20, 15] * 2  # a sample without m never feeds step m
     assert int(model.iteration) == 6
@@ -204,9 +212,10 @@ def test_released_variant_never_projects_normalises_p_and_fuses_per_batch(small_
     assert not model.projection and model.fusion == "batch_entropy"
     for t in range(4):
         model.zero_grad(set_to_none=True)
-        model.training_step(batch, t % 3)["loss"].backward()
+        out = model.training_step(batch, t % 3)
+        out["loss"].backward()
         plain = model.head.weight.grad.clone()
-        model.before_optimizer_step(t % 3)
+        model.before_optimizer_step(t % 3, out)
         assert torch.equal(model.head.weight.grad, plain)
         assert torch.isclose(torch.linalg.matrix_norm(model.P), torch.tensor(1.0))
     out = model(batch)

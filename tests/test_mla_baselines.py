@@ -68,9 +68,10 @@ def test_ogm_ge_slows_the_dominant_modality(small_splits):
     b = small_splits["train"][list(range(32))]
     with torch.no_grad():  # make the image dominate: its share of the head is scaled up
         model.head.weight[:, :16] *= 50
-    model.training_step(b, 0)["loss"].backward()
+    output = model.training_step(b, 0)
+    output["loss"].backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters()}
-    model.before_optimizer_step(0)
+    model.before_optimizer_step(0, output)  # the hook receives what training_step returned
     k = model.coefficients
     assert k["image"] < 1.0
     assert all(0 < v <= 1 for v in k.values())

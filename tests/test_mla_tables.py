@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from rmm_lib.data import MultimodalDataset
-from rmm_lib.tables import RunContext, get, load_all
-from rmm_lib.tables import mla as tables
+from rmm_lib.recipes import mla as recipe
+from rmm_lib.reporting import format_table
+from rmm_lib.tables import build_context, get, load_all
 
 
 def test_specs_are_registered_with_the_papers_numbers():
@@ -23,12 +24,20 @@ def test_specs_are_registered_with_the_papers_numbers():
 
 def test_table1_runs_on_the_benchmark(small_splits):
     spec = get("mla.table1_iemocap")
-    ctx = RunContext(spec, small_splits, progress=False, overrides={"epochs": 1, "methods": ["Concat", "MLA"]})
+    ctx = build_context(spec, small_splits, "quick", train={"epochs": 1}, table={"methods": ["Concat", "MLA"]})
+    assert ctx.train.epochs == 1 and ctx.table.methods == ("Concat", "MLA")
     result = spec.run(ctx)
     assert set(result) == {"Concat", "MLA"}
     assert set(result["MLA"]) == {"Image", "Text", "Audio", "Multi"}
     assert all(0 <= v <= 100 for row in result.values() for v in row.values())
-    assert "ours / paper" in tables.paper_vs_ours(result, spec.paper_numbers)
+    text = format_table(result, spec.paper_numbers)  # ours, then the paper's rows labelled (paper)
+    lines = text.splitlines()
+    cells = lambda line: [c.strip() for c in line.split(" | ")]  # noqa: E731
+    mla = next(line for line in lines if cells(line)[0] == "MLA")
+    paper = next(line for line in lines if cells(line)[0] == "MLA (paper)")
+    assert f"{result['MLA']['Multi']:.2f}" in cells(mla)
+    assert f"{spec.paper_numbers['MLA']['Multi']:.2f}" in cells(paper)
+    assert lines.index(mla) < lines.index(paper)
 
 
 def test_real_data_uses_the_appendix_settings_and_feature_encoders():
@@ -36,14 +45,16 @@ def test_real_data_uses_the_appendix_settings_and_feature_encoders():
     ds = MultimodalDataset({"audio": torch.randn(n, 12), "text": torch.randn(n, 20)},
                            label=torch.arange(n) % 4, meta={"class_names": ("a", "b", "c", "d")})
     splits = {"train": ds, "val": ds, "test": ds}
-    ctx = RunContext(get("mla.table2"), splits, progress=False, overrides={"epochs": 1})
-    cfg = tables.train_config(ctx)
+    ctx = build_context(get("mla.table2"), splits, "paper", train={"epochs": 1})
+    cfg = ctx.train
     assert (cfg.optimizer, cfg.lr, cfg.momentum, cfg.batch_size, cfg.gamma, cfg.epochs) == ("sgd", 1e-3, 0.9, 64, 0.1, 1)
-    enc = tables.build_encoders(ds, 16, "iemocap")
+    quick = build_context(get("mla.table2"), splits, "quick", train={"epochs": 1}).train  # the quick profile's own
+    assert (quick.optimizer, quick.lr, quick.epochs) == (recipe.QUICK_TRAIN["optimizer"], recipe.QUICK_TRAIN["lr"], 1)
+    enc = recipe.build_encoders(ds, 16)
     assert enc["audio"](torch.randn(3, 12)).shape == (3, 16)
     assert sum(isinstance(m, torch.nn.Linear) for m in enc["text"].modules()) == 3  # A.3.2: three FC layers
     with pytest.raises(ValueError, match="No paper-profile encoder"):
-        tables.build_encoders(MultimodalDataset({"depth": torch.randn(n, 2, 2, 2)}, label=torch.zeros(n).long()), 8)
+        recipe.build_encoders(MultimodalDataset({"depth": torch.randn(n, 2, 2, 2)}, label=torch.zeros(n).long()), 8)
 
 
 def test_clip_towers_need_weights_except_in_a_smoke_run():
@@ -54,8 +65,8 @@ def test_clip_towers_need_weights_except_in_a_smoke_run():
     n = 4
     ds = MultimodalDataset({"image": torch.randn(n, 3, 224, 224)}, label=torch.zeros(n).long())
     with pytest.raises(WeightsNotFoundError, match="ViT-B-32"):
-        tables.build_encoders(ds, 8, "food101")
-    tower = tables.build_encoders(ds, 8, "food101", pretrained=False)["image"]
+        recipe.build_encoders(ds, 8)
+    tower = recipe.build_encoders(ds, 8, pretrained=False)["image"]
     assert tower(ds.inputs["image"][:2]).shape == (2, 8)
 
 
@@ -71,7 +82,7 @@ def test_clip_text_tower_reads_the_loaders_byte_rows():
     with pytest.raises(ValueError, match="byte ids"):
         strings_from_text_bytes(torch.full((1, 4), 300))
     ds = MultimodalDataset({"text": ids}, label=torch.zeros(3).long())
-    tower = tables.build_encoders(ds, 8, "food101", pretrained=False)["text"]
+    tower = recipe.build_encoders(ds, 8, pretrained=False)["text"]
     tokens = tower.tokenizer(strings_from_text_bytes(ids))
     assert tokens.shape == (3, 77) and tokens[2, 2] == 0  # "" -> start, end, padding
     assert tower(ids).shape == (3, 8)

@@ -7,6 +7,7 @@ from torch import nn
 from rmm_lib import seed_everything
 from rmm_lib.baselines import make_baseline
 from rmm_lib.encoders import quick_encoders
+from rmm_lib.hooks import HOOK_NAMES, TrainingHooks
 from rmm_lib.train import TrainConfig, Trainer
 
 
@@ -57,9 +58,14 @@ def test_corrupt_or_missing_checkpoint_is_refused(small_splits, tmp_path):
 
 def test_early_stopping_stops_and_restores_best(small_splits):
     train, val = small_splits["train"], small_splits["val"]
-    trainer = Trainer(_concat(train, 0), TrainConfig(epochs=20, lr=0.0, patience=2))
+    # lr = 0 is refused by TrainConfig now; Adam's steps of about lr = 1e-12 leave the weights where
+    # they were (to 1e-9), so (as with lr = 0) nothing can improve
+    trainer = Trainer(_concat(train, 0), TrainConfig(epochs=20, lr=1e-12, patience=2))
+    start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     trainer.fit(train, val)
-    assert trainer.epoch == 3 and trainer.best_epoch == 1  # nothing can improve with lr = 0
+    assert trainer.epoch == 3 and trainer.best_epoch == 1
+    assert all(torch.allclose(v.float(), start[k].float(), rtol=0, atol=1e-9)  # nothing moved
+               for k, v in trainer.model.state_dict().items())
 
     trainer = Trainer(_concat(train, 0), TrainConfig(epochs=6, lr=3e-3, patience=None))
     trainer.fit(train, val)
@@ -68,7 +74,7 @@ def test_early_stopping_stops_and_restores_best(small_splits):
     assert trainer.evaluate(val)["accuracy"] == pytest.approx(trainer.best_value)
 
 
-class _Hooked(nn.Module):
+class _Hooked(TrainingHooks, nn.Module):
     """Two optimiser steps per batch; the hook zeroes the first step's gradient."""
 
     task = "classification"
@@ -86,7 +92,7 @@ class _Hooked(nn.Module):
         self.calls.append(step)
         return {"loss": nn.functional.cross_entropy(self(batch)["logits"], batch.label), "aux": torch.tensor(1.0)}
 
-    def before_optimizer_step(self, step):
+    def before_optimizer_step(self, step, output):
         if step == 0:
             self.lin.weight.grad.zero_()
 
@@ -111,6 +117,10 @@ def test_nan_loss_stops_training_with_advice(small_splits):
 def test_bad_config_is_refused(small_splits):
     with pytest.raises(ValueError, match="optimizer"):
         Trainer(_concat(small_splits["train"], 0), TrainConfig(optimizer="lbfgs"))
+    with pytest.raises(ValueError, match="optimizer"):  # refused when the config is built, before any model
+        TrainConfig(optimizer="lbfgs")
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(lr=0.0)
 
 
 def test_max_batches_cuts_each_epoch_short(small_splits):
@@ -119,3 +129,103 @@ def test_max_batches_cuts_each_epoch_short(small_splits):
     trainer.fit(small_splits["train"])  # 240 samples = 6 batches per epoch, cut to 1
     assert model.calls == [0, 1, 0, 1]
     assert [h["epoch"] for h in trainer.history] == [1, 2]
+
+
+# ----------------------------------------------------------------------------- TrainConfig.from_dict
+def test_from_dict_refuses_an_unknown_key_and_names_it():
+    with pytest.raises(ValueError, match="lrr"):
+        TrainConfig.from_dict({"epochs": 2, "lrr": 1e-3})
+    with pytest.raises(ValueError, match="extra"):  # the removed field: method options go to the model
+        TrainConfig.from_dict({"epochs": 2}, extra={"lam": 0.1})
+    cfg = TrainConfig.from_dict({"epochs": 2, "lr": 1e-2}, lr=5e-3, seed=3)  # overrides win
+    assert (cfg.epochs, cfg.lr, cfg.seed) == (2, 5e-3, 3)
+    assert TrainConfig.from_dict({}) == TrainConfig()
+
+
+# ----------------------------------------------------------------------------- the hook contract
+@pytest.mark.parametrize("hook", HOOK_NAMES + ("steps_per_batch",))
+def test_a_hook_without_subclassing_is_refused(hook):
+    class Undeclared(nn.Module):
+        task = "classification"
+
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(16, 6)
+
+        def forward(self, batch):
+            return {"logits": self.lin(batch.inputs["text"].float())}
+
+    setattr(Undeclared, hook, 2 if hook == "steps_per_batch" else (lambda self, *args: None))
+    with pytest.raises(TypeError, match=f"(?s){hook}.*TrainingHooks"):
+        Trainer(Undeclared(), TrainConfig(epochs=1))
+
+
+class _Recording(TrainingHooks, nn.Module):
+    """Keeps every dict its training_step returns and every output its before_optimizer_step gets."""
+
+    steps_per_batch = 2
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(16, 6)
+        self.returned, self.received = [], []
+
+    def forward(self, batch):
+        return {"logits": self.lin(batch.inputs["text"].float())}
+
+    def training_step(self, batch, step):
+        out = {"loss": nn.functional.cross_entropy(self(batch)["logits"], batch.label), "step": step,
+               "marker": object()}
+        self.returned.append(out)
+        return out
+
+    def before_optimizer_step(self, step, output):
+        assert output["step"] == step
+        self.received.append(output)
+
+
+def test_before_optimizer_step_receives_the_dict_training_step_returned(small_splits):
+    model = _Recording()
+    Trainer(model, TrainConfig(epochs=1, batch_size=120), progress=False).fit(small_splits["train"])
+    assert len(model.returned) == 4  # 2 batches x 2 steps
+    assert len(model.received) == len(model.returned)
+    assert all(got is sent for got, sent in zip(model.received, model.returned))  # the same object, unchanged
+    assert [o["step"] for o in model.received] == [0, 1, 0, 1]
+
+
+class _OwnOptimizer(TrainingHooks, nn.Module):
+    """Trains with an SGD of its own (lr 0.5), whatever the config names; counts its steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(16, 6)
+        self.grads = []
+
+    def forward(self, batch):
+        return {"logits": self.lin(batch.inputs["text"].float())}
+
+    def configure_optimizer(self, config):
+        class Counting(torch.optim.SGD):
+            steps = 0
+
+            def step(self, closure=None):
+                Counting.steps += 1
+                return super().step(closure)
+
+        self.optimizer = Counting(self.parameters(), lr=0.5, momentum=0.0)
+        return self.optimizer
+
+    def before_optimizer_step(self, step, output):
+        self.grads.append(self.lin.weight.grad.detach().clone())
+
+
+def test_configure_optimizer_is_the_optimizer_used(small_splits):
+    model = _OwnOptimizer()
+    before = model.lin.weight.detach().clone()
+    # the config names Adam with a tiny learning rate: the model's own SGD must be used instead
+    trainer = Trainer(model, TrainConfig(epochs=1, batch_size=240, optimizer="adam", lr=1e-6, amp=False),
+                      progress=False)
+    assert trainer.optimizer is model.optimizer
+    trainer.fit(small_splits["train"])  # one batch: one step
+    assert type(model.optimizer).steps == 1 and len(model.grads) == 1
+    assert torch.allclose(model.lin.weight.detach(), before - 0.5 * model.grads[0], atol=1e-6)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from rmm_lib.methods import trml as T
+from rmm_lib.recipes import trml as R
 from rmm_lib.train import TrainConfig
 
 
@@ -18,15 +19,15 @@ def private_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="module")
 def video_splits():
-    return T.benchmark_video_splits(240, 80, 80, seed=3, n_unlabelled=64)
+    return R.benchmark_video_splits(240, 80, 80, seed=3, n_unlabelled=64)
 
 
 def tiny_clip(seed=0):
     import open_clip
 
-    T.register_tiny_configs()
+    R.register_tiny_configs()
     torch.manual_seed(seed)
-    with T._quiet_open_clip():
+    with R._quiet_open_clip():
         return open_clip.create_model("rmm-trml-vit", pretrained=None), open_clip.get_tokenizer("rmm-trml-vit")
 
 
@@ -134,30 +135,30 @@ def test_temperature_is_learnable_and_positive(video_splits):
 def test_setting_a_has_no_victim_in_test_and_b_keeps_the_rate(video_splits):
     splits = {k: video_splits[k] for k in ("train", "val", "test")}
     for victim, col in (("T->V", 1), ("V->T", 0)):
-        a = T.setting_masks(splits, "A", victim, kept=0.1, seed=1)
+        a = R.setting_masks(splits, "A", victim, kept=0.1, seed=1)
         assert not a["test"][:, col].any() and a["test"][:, 1 - col].all()
         assert a["train"][:, col].sum() == round(0.1 * 240)
-        b = T.setting_masks(splits, "B", victim, kept=0.1, seed=1)
+        b = R.setting_masks(splits, "B", victim, kept=0.1, seed=1)
         for split, n in (("train", 240), ("val", 80), ("test", 80)):
             assert b[split][:, col].sum() == round(0.1 * n) and b[split][:, 1 - col].all()
-    assert T.victim_names("T->V") == ("text", "video")
+    assert R.victim_names("T->V") == ("text", "video")
     with pytest.raises(ValueError, match="A->B"):
-        T.setting_masks(splits, "A", "TV")
+        R.setting_masks(splits, "A", "TV")
     with pytest.raises(ValueError, match="setting must be"):
-        T.setting_masks(splits, "C")
+        R.setting_masks(splits, "C")
     with pytest.raises(ValueError, match="outside"):
-        T.setting_masks(splits, "B", kept=10)
+        R.setting_masks(splits, "B", kept=10)
 
 
 def test_image_to_video_pans_the_photo():
     img = torch.zeros(1, 1, 8, 8)
     img[0, 0, 4, 4] = 1.0
-    video = T.image_to_video(img, n_frames=3, image_size=8, step=1)
+    video = R.image_to_video(img, n_frames=3, image_size=8, step=1)
     assert video.shape == (1, 3, 3, 8, 8)
     peaks = [int(video[0, k, 0].flatten().argmax()) % 8 for k in range(3)]
     assert peaks == [3, 4, 5]
     with pytest.raises(ValueError, match="N, C, H, W"):
-        T.image_to_video(torch.zeros(8, 8))
+        R.image_to_video(torch.zeros(8, 8))
 
 
 # ----------------------------------------------------------------------------- foundation model
@@ -165,23 +166,23 @@ def test_saved_checkpoint_loads_exactly_through_the_paper_path(tmp_path):
     clip, _ = tiny_clip(seed=4)
     path = tmp_path / "clip.pt"
     torch.save(clip.state_dict(), path)
-    loaded, tokenizer = T.load_foundation("rmm-trml-vit", str(path))  # the path ViT-B-32/openai takes
+    loaded, tokenizer = R.load_foundation("rmm-trml-vit", str(path))  # the path ViT-B-32/openai takes
     state = loaded.state_dict()
     assert state.keys() == clip.state_dict().keys()
     for key, value in clip.state_dict().items():
         assert torch.equal(value, state[key]), key
-    assert tokenizer(["a mug of tea"]).shape == (1, T.TINY_CLIP_CONFIGS["rmm-trml-vit"]["text_cfg"]["context_length"])
+    assert tokenizer(["a mug of tea"]).shape == (1, R.TINY_CLIP_CONFIGS["rmm-trml-vit"]["text_cfg"]["context_length"])
 
 
 def test_pretraining_is_cached_and_seeded(video_splits):
     import os
 
     ds = video_splits["unlabelled"]
-    path = T.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5, verbose=False)
+    path = R.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5, verbose=False)
     stamp = os.path.getmtime(path)
-    assert T.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5, verbose=False) == path
+    assert R.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5, verbose=False) == path
     assert os.path.getmtime(path) == stamp  # found in the cache, not retrained
-    again = T.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5, verbose=False, rebuild=True)
+    again = R.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5, verbose=False, rebuild=True)
     a, b = torch.load(path, weights_only=True), torch.load(again, weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)  # same seed, same weights
 
@@ -193,7 +194,7 @@ def chapter_features():
     same configuration, data and seed give the same weights) and frozen features."""
     from rmm_lib.profiles import get_profile
 
-    chapter = T.prepare(get_profile("quick"), verbose=False)
+    chapter = R.prepare(get_profile("quick"), verbose=False)
     return chapter, chapter["data"]
 
 
@@ -208,9 +209,9 @@ def test_trml_with_90_percent_missing_keeps_the_lower_bound(chapter_features):
     from rmm_lib.train import TrainConfig
 
     chapter, features = chapter_features
-    config = TrainConfig(**T.QUICK_TRAIN)
-    lb = T.run_trml(chapter["clip"], features, "lb", "A", "T->V", kept=0.1, task="classification", config=config)
-    trml = T.run_trml(chapter["clip"], features, "trml", "A", "T->V", kept=0.1, task="classification", config=config)
+    config = TrainConfig(**R.QUICK_TRAIN)
+    lb = R.run_trml(chapter["clip"], features, "lb", "A", "T->V", kept=0.1, task="classification", config=config)
+    trml = R.run_trml(chapter["clip"], features, "trml", "A", "T->V", kept=0.1, task="classification", config=config)
     assert lb.metrics["accuracy"] > 0.3  # the text alone is informative (6 classes: chance 0.17)
     assert trml.metrics["accuracy"] >= lb.metrics["accuracy"] - 0.05
 
@@ -223,10 +224,10 @@ def test_trml_beats_the_lower_bound_by_a_margin(chapter_features):
     a margin a broken generator could not reach (>= 3 points of accuracy on average). On the
     embedded benchmark it does not; see notebook 12 for why."""
     chapter, features = chapter_features
-    config = TrainConfig(**T.QUICK_TRAIN)
+    config = TrainConfig(**R.QUICK_TRAIN)
     gains = []
     for victim in ("T->V", "V->T"):
-        lb, trml = (T.run_trml(chapter["clip"], features, method, "A", victim, kept=0.1, task="classification",
+        lb, trml = (R.run_trml(chapter["clip"], features, method, "A", victim, kept=0.1, task="classification",
                                config=config).metrics["accuracy"] for method in ("lb", "trml"))
         gains.append(trml - lb)
     assert np.mean(gains) >= 0.03, gains
@@ -235,18 +236,18 @@ def test_trml_beats_the_lower_bound_by_a_margin(chapter_features):
 def test_chapter_config_is_appendix_b_in_the_paper_profile():
     from rmm_lib.profiles import get_profile
 
-    paper = T.chapter_config(get_profile("paper"))
+    paper = R.chapter_config(get_profile("paper"))
     assert (paper.optimizer, paper.lr, paper.batch_size) == ("adam", 5e-5, 16)  # appendix B, CMU-MOSI
-    assert T.chapter_config(get_profile("paper"), batch_size=32).batch_size == 32  # MOSEI, MELD
-    quick = T.chapter_config(get_profile("quick"))
-    assert (quick.lr, quick.batch_size, quick.epochs) == (T.QUICK_TRAIN["lr"], T.QUICK_TRAIN["batch_size"], 8)
-    assert T.chapter_config(get_profile("quick"), fine_tune=True).lr == T.QUICK_FINE_TUNE["lr"]
+    assert R.chapter_config(get_profile("paper"), batch_size=32).batch_size == 32  # MOSEI, MELD
+    quick = R.chapter_config(get_profile("quick"))
+    assert (quick.lr, quick.batch_size, quick.epochs) == (R.QUICK_TRAIN["lr"], R.QUICK_TRAIN["batch_size"], 8)
+    assert R.chapter_config(get_profile("quick"), fine_tune=True).lr == R.QUICK_FINE_TUNE["lr"]
 
 
 def test_cached_features_of_another_model_are_refused(video_splits):
     clip, tokenizer = tiny_clip()
     model = T.TRML(clip, tokenizer, freeze_encoders=True)
-    features = T.cache_features(model, {"test": video_splits["test"]})["test"]
+    features = R.cache_features(model, {"test": video_splits["test"]})["test"]
     batch = features[list(range(4))]
     model(batch)  # the model recognises its own cached features by shape
     narrow = replace(batch, inputs={k: v[..., :32] for k, v in batch.inputs.items()})
@@ -257,24 +258,35 @@ def test_cached_features_of_another_model_are_refused(video_splits):
 def test_table_spec_runs_from_the_command_line_without_a_notebook_model(video_splits, monkeypatch):
     """`python -m rmm_lib run|smoke trml.*` passes no foundation model: the spec loads the paper's
     CLIP itself (here a tiny stand-in, so the test stays fast and offline)."""
-    from rmm_lib.tables import RunContext, get
+    from rmm_lib.tables import build_context, get
 
-    monkeypatch.setattr(T, "PAPER_FOUNDATION", ("rmm-trml-vit", None))
+    monkeypatch.setattr(R, "PAPER_FOUNDATION", ("rmm-trml-vit", None))
     spec = get("trml.table1")
-    ctx = RunContext(spec, splits=video_splits, smoke=True, progress=False,
-                     overrides={"epochs": 1, "max_batches": 1, "rows": ("LB", "TRML"), "settings": ("A",)})
+    # as the command line builds it: the paper profile, random weights, one step per model
+    ctx = build_context(spec, video_splits, "paper", pretrained=False, max_steps=1, progress=False,
+                        table={"rows": ("LB", "TRML"), "settings": ("A",)})
+    assert ctx.smoke and ctx.assets.foundation is None  # no notebook model handed in
+    assert (ctx.train.epochs, ctx.train.max_batches) == (1, 1)
     table = spec.run(ctx)
     assert set(table) == {"LB", "TRML"} and set(table["TRML"]) == {"T->V A MAE", "T->V A Acc-2"}
+    assert ctx.assets.foundation is not None  # the spec loaded the (stand-in) paper CLIP itself
 
 
 def test_chapter_context_trains_the_quick_settings_only_in_the_quick_profile():
     from rmm_lib.profiles import get_profile
-    from rmm_lib.tables.trml import chapter_context
+    from rmm_lib.tables import get
 
-    chapter = {"clip": object(), "tokenizer": object(), "data": {"train": None}}
-    quick = chapter_context("trml.table1", chapter, get_profile("quick"), rows=("LB",))
-    assert quick.splits is chapter["data"] and quick.overrides["clip"] is chapter["clip"]
-    assert quick.overrides["lr"] == T.QUICK_TRAIN["lr"] and quick.overrides["rows"] == ("LB",)
-    paper = chapter_context("trml.table1", chapter, get_profile("paper"))
-    assert "lr" not in paper.overrides  # the spec's appendix B settings stay in charge
+    spec = get("trml.table1")
+    chapter = {"clip": object(), "tokenizer": object(), "data": {"train": None, "test": None}}
+    quick = R.chapter_context(spec, chapter, get_profile("quick"), rows=("LB",))
+    assert quick.splits is chapter["data"] and quick.assets.foundation[0] is chapter["clip"]
+    assert quick.assets.foundation[1] is chapter["tokenizer"]
+    assert quick.train.lr == R.QUICK_TRAIN["lr"] and quick.table.rows == ("LB",)
+    assert (quick.train.batch_size, quick.train.epochs, quick.train.patience) == (
+        R.QUICK_TRAIN["batch_size"], R.QUICK_TRAIN["epochs"], R.QUICK_TRAIN["patience"])
+    paper = R.chapter_context(spec, chapter, get_profile("paper"))
+    assert paper.train.lr == 5e-5 != R.QUICK_TRAIN["lr"]  # the spec's appendix B settings stay in charge
+    assert (paper.train.optimizer, paper.train.batch_size) == ("adam", 16)
     assert paper.spec.train["lr"] == 5e-5
+    assert paper.model == R.APPENDIX_B_MODEL == {"lam": 0.1, "alpha": 0.5}  # appendix B's method options
+    assert paper.table.rows is None  # the whole table unless rows are given

@@ -1,10 +1,14 @@
 """Datasets: the shared data types and the embedded benchmark."""
 from .benchmark import CLASS_NAMES, MODALITIES, WordVocab, benchmark_vocab, make_benchmark, make_split
-from .types import Batch, MultimodalDataset
+from .types import Batch, ModalDataset, MultimodalDataset, apply_masks, placeholder_inputs, placeholder_strings
 
 __all__ = [
     "Batch",
+    "ModalDataset",
     "MultimodalDataset",
+    "apply_masks",
+    "placeholder_inputs",
+    "placeholder_strings",
     "make_benchmark",
     "make_split",
     "benchmark_vocab",

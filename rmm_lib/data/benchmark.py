@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
+from ..missing import check_count, check_nonnegative, check_rate, check_seed
 from .types import MultimodalDataset
 
 MODALITIES = ("image", "text", "audio")
@@ -183,11 +184,20 @@ def make_split(
     text_len: int = 16,
 ) -> MultimodalDataset:
     """One split of the benchmark, deterministic from ``(seed, split)``."""
-    if n <= 0:
-        raise ValueError(f"A split needs at least one sample, got n={n}.")
-    split_seed = {"train": 0, "val": 1, "test": 2, "unlabelled": 3}.get(split)
+    n = check_count(n, "n", hint="a split needs at least one sample")
+    split_seed = {"train": 0, "val": 1, "test": 2, "unlabelled": 3}.get(split) if isinstance(split, str) else None
     if split_seed is None:
         raise ValueError(f"split must be train, val, test or unlabelled, got {split!r}.")
+    seed = check_seed(seed)
+    options = _check_options(
+        image_noise=image_noise, topic_noise=topic_noise, audio_noise=audio_noise,
+        image_size=image_size, frames=frames, bins=bins, text_len=text_len,
+    )
+    image_noise, topic_noise, audio_noise = options["image_noise"], options["topic_noise"], options["audio_noise"]
+    image_size, frames, bins, text_len = options["image_size"], options["frames"], options["bins"], options["text_len"]
+    if pools is not None and not all(s in pools for s in ("train", "val", "test")):
+        raise ValueError("pools must be the dict returned by _digit_pools(seed) (keys train, val, test); "
+                         "pass pools=None to build it.")
     pools = _digit_pools(seed) if pools is None else pools
     pool = pools["train" if split == "unlabelled" else split]
     rng = np.random.default_rng([seed, split_seed])
@@ -221,6 +231,35 @@ def make_split(
     )
 
 
+#: Generation options of :func:`make_split` and how each is checked.
+_OPTIONS = {
+    "image_noise": ("noise", "it is the std of the sensor noise on label photos; use 0 for clean images"),
+    "topic_noise": ("probability", "it is the chance that a review talks about another family, e.g. 0.25"),
+    "audio_noise": ("noise", "it is the std of the noise burying the jingle; use 0 for a clean tone"),
+    "image_size": (5, "the digit is drawn at image_size - 4 pixels and shifted by up to 4; use e.g. 16"),
+    "frames": (3, "the jingle starts within the first third of the frames; use e.g. 20"),
+    "bins": (1, "it is the number of spectrogram bins (the category tones sit at bins 1-13); use e.g. 16"),
+    "text_len": (1, "it is the number of tokens kept per review; use e.g. 16"),
+}
+
+
+def _check_options(**options) -> dict:
+    """Checked generation options (see :data:`_OPTIONS`); unknown names are refused."""
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise TypeError(f"Unknown benchmark option(s) {unknown}; the options are {sorted(_OPTIONS)}.")
+    checked = {}
+    for name, value in options.items():
+        rule, meaning = _OPTIONS[name]
+        if rule == "noise":
+            checked[name] = check_nonnegative(value, name, hint=meaning)
+        elif rule == "probability":
+            checked[name] = check_rate(value, name)
+        else:
+            checked[name] = check_count(value, name, minimum=rule, hint=meaning)
+    return checked
+
+
 def make_benchmark(
     n_train: int = 1200,
     n_val: int = 300,
@@ -234,8 +273,15 @@ def make_benchmark(
     Digit scans are split into disjoint pools first, so no test photo was seen in training.
     Extra keyword arguments (noise levels, sizes) go to :func:`make_split`.
     """
+    sizes = {
+        split: check_count(n, f"n_{split}", hint=f"the {split} split needs at least one sample")
+        for split, n in (("train", n_train), ("val", n_val), ("test", n_test))
+    }
+    n_unlabelled = check_count(n_unlabelled, "n_unlabelled", minimum=0,
+                               hint="pass 0 for no unlabelled split")
+    seed = check_seed(seed)
+    _check_options(**kwargs)  # before the digit pools are built
     pools = _digit_pools(seed)
-    sizes = {"train": n_train, "val": n_val, "test": n_test}
     if n_unlabelled:
         sizes["unlabelled"] = n_unlabelled
     return {split: make_split(n, split, seed, pools, **kwargs) for split, n in sizes.items()}

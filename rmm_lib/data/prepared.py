@@ -12,8 +12,9 @@ Layout, under ``<root>/<name>/prepared/``::
     <split>/<modality>.json  image file paths (images are decoded lazily from the release folders)
 
 Arrays are opened with ``mmap_mode="r"``: a split of 20 GB of frames costs no memory until a
-batch reads its rows. :class:`PreparedDataset` keeps the ``MultimodalDataset`` interface
-(``ds[indices] -> Batch``, ``subset``, ``with_presence``, ``select_modalities``, ``loader``).
+batch reads its rows. :class:`PreparedDataset` is a :class:`~rmm_lib.data.types.ModalDataset`,
+the interface ``MultimodalDataset`` keeps too (``ds[indices] -> Batch``, ``subset``,
+``with_presence``, ``select_modalities``, ``loader``, ``to_memory``).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ import torch
 
 from ..missing import check_presence
 from .registry import DatasetInfo
-from .types import Batch, MultimodalDataset
+from .types import Batch, ModalDataset, placeholder_inputs, placeholder_strings
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -199,26 +200,67 @@ class _ImageFileSource:
 
 
 class _View:
-    """``dataset.inputs[m]``: shape/dtype like a tensor, rows read on indexing."""
+    """``dataset.inputs[m]``: shape/dtype like a tensor, rows read on indexing (like a tensor's:
+    an int drops the sample axis, a slice, index list or boolean mask keeps it). Absent rows read
+    as placeholders, as ``MultimodalDataset.inputs`` holds them after ``with_presence``."""
 
-    def __init__(self, source, rows):
+    device = torch.device("cpu")
+
+    def __init__(self, source, rows, present=None):
         self.source, self.rows = source, rows
+        self.present = None if present is None or bool(present.all()) else present  # None: nothing to hide
         self.dtype = source.dtype
         self.shape = torch.Size((len(rows), *source.sample_shape))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
 
     def dim(self) -> int:
         return len(self.shape)
 
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
     def __len__(self) -> int:
         return len(self.rows)
 
+    def __repr__(self) -> str:
+        return f"_View(shape={tuple(self.shape)}, dtype={self.dtype}, source={type(self.source).__name__})"
+
+    def _positions(self, index) -> np.ndarray:
+        if isinstance(index, slice):
+            return np.arange(len(self))[index]
+        idx = torch.as_tensor(np.asarray(index) if isinstance(index, list) else index)
+        if idx.dtype == torch.bool:
+            if idx.shape != (len(self),):
+                raise IndexError(f"a row mask has {len(self)} entries; got shape {tuple(idx.shape)}")
+            idx = idx.nonzero()
+        pos = idx.long().reshape(-1).numpy()
+        if pos.size and (pos.max() >= len(self) or pos.min() < -len(self)):
+            raise IndexError(f"index out of range for {len(self)} samples")
+        return pos % max(len(self), 1)
+
     def __getitem__(self, index) -> torch.Tensor:
-        idx = torch.as_tensor(index, dtype=torch.long).reshape(-1).numpy()
-        return self.source.read(self.rows[idx])
+        rest = ()
+        if isinstance(index, tuple):  # view[rows, ...]: rows from disk, the rest on the tensor
+            index, rest = index[0], index[1:]
+        single = isinstance(index, (int, np.integer)) or (
+            torch.is_tensor(index) and index.dim() == 0 and index.dtype != torch.bool)
+        pos = self._positions([int(index)] if single else index)
+        out = self.source.read(self.rows[pos])
+        if self.present is not None:
+            out = placeholder_inputs({"x": out}, self.present[torch.as_tensor(pos)].reshape(-1, 1), ("x",))["x"]
+        if single:
+            return out[0][rest] if rest else out[0]
+        return out[(slice(None), *rest)] if rest else out
 
 
-class PreparedDataset(torch.utils.data.Dataset):
-    """A file-backed :class:`~rmm_lib.data.MultimodalDataset`: labels, strings and the presence
+class PreparedDataset(ModalDataset):
+    """A file-backed :class:`~rmm_lib.data.types.ModalDataset`: labels, strings and the presence
     mask live in memory; modality rows are read from disk when a batch asks for them. Absent
     modalities get the same placeholders as ``MultimodalDataset.with_presence`` (zeros, id 0, "")."""
 
@@ -232,22 +274,22 @@ class PreparedDataset(torch.utils.data.Dataset):
         self._label, self._score, self._strings, self.names = label, score, strings, names
         self.label = label[torch.as_tensor(self.rows)]
         self.score = None if score is None else score[torch.as_tensor(self.rows)]
-        self.strings = {m: [v[r] for r in self.rows] for m, v in strings.items()}
         if presence is None:
             presence = np.ones((n, len(self.modalities)), dtype=bool)
         presence = check_presence(np.asarray(presence), self.modalities)
         if presence.shape[0] != n:
             raise ValueError(f"Presence mask has {presence.shape[0]} rows for {n} samples.")
-        for j, m in enumerate(self.modalities):  # placeholders for absent raw text, as with_presence writes them
-            if m in self.strings:
-                self.strings[m] = [s if presence[i, j] else "" for i, s in enumerate(self.strings[m])]
         self.presence = torch.as_tensor(presence, dtype=torch.bool)
+        # only the text of carried modalities: a subset of select_modalities' result must not bring
+        # dropped text back (MultimodalDataset behaves so)
+        strings = {m: [v[r] for r in self.rows] for m, v in strings.items() if m in self.modalities}
+        self.strings = placeholder_strings(strings, self.presence, self.modalities)
         self.ids = torch.as_tensor(self.rows)
         self.meta = dict(meta or {})
 
     @property
     def inputs(self) -> dict:
-        return {m: _View(s, self.rows) for m, s in self.sources.items()}
+        return {m: _View(s, self.rows, self.presence[:, j]) for j, (m, s) in enumerate(self.sources.items())}
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -256,11 +298,7 @@ class PreparedDataset(torch.utils.data.Dataset):
         idx = torch.as_tensor(index, dtype=torch.long).reshape(-1)
         rows = self.rows[idx.numpy()]
         present = self.presence[idx]
-        inputs = {}
-        for j, (m, source) in enumerate(self.sources.items()):
-            tensor = source.read(rows)
-            keep = present[:, j].reshape(-1, *([1] * (tensor.dim() - 1)))
-            inputs[m] = torch.where(keep, tensor, torch.zeros((), dtype=tensor.dtype))
+        inputs = placeholder_inputs({m: source.read(rows) for m, source in self.sources.items()}, present, self.modalities)
         return Batch(
             inputs=inputs,
             present=present,
@@ -279,27 +317,11 @@ class PreparedDataset(torch.utils.data.Dataset):
         return self._view(self.rows[idx], self.presence.numpy()[idx])
 
     def with_presence(self, presence) -> "PreparedDataset":
-        presence = check_presence(np.asarray(presence), self.modalities)
-        if presence.shape[0] != len(self):
-            raise ValueError(f"Presence mask has {presence.shape[0]} rows; the dataset has {len(self)} samples.")
-        return self._view(self.rows, (self.presence & torch.as_tensor(presence)).numpy())
+        return self._view(self.rows, self._and_mask(presence).numpy())
 
     def select_modalities(self, modalities) -> "PreparedDataset":
-        for m in modalities:
-            if m not in self.modalities:
-                raise ValueError(f"Unknown modality {m!r}; this data has {self.modalities}.")
-        cols = [self.modalities.index(m) for m in modalities]
-        view = self._view(self.rows, self.presence.numpy()[:, cols], {m: self.sources[m] for m in modalities})
-        view.strings = {m: v for m, v in view.strings.items() if m in modalities}
-        return view
-
-    def loader(self, batch_size: int = 64, shuffle: bool = False, generator=None, drop_last: bool = False):
-        return MultimodalDataset.loader(self, batch_size, shuffle, generator, drop_last)
-
-    def to_memory(self) -> MultimodalDataset:
-        """Read every row into a plain in-memory ``MultimodalDataset`` (for feature datasets)."""
-        b = self[np.arange(len(self))]
-        return MultimodalDataset(b.inputs, b.label, b.score, b.present.numpy(), b.strings, b.ids, self.meta)
+        cols = self._columns(modalities)
+        return self._view(self.rows, self.presence.numpy()[:, cols], {m: self.sources[m] for m in modalities})
 
 
 # ----------------------------------------------------------------------------- reading

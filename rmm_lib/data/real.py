@@ -19,9 +19,9 @@ IN_MEMORY = {"mosi", "mosei", "iemocap"}
 def data_root(root=None) -> Path:
     """``root``, else ``RMM_DATA_ROOT``, else the profile's default (``~/rmm_data``)."""
     if root is None:
-        from ..profiles import get_profile
+        from ..profiles import data_root_from_env
 
-        root = os.environ.get("RMM_DATA_ROOT") or get_profile().data_root
+        root = data_root_from_env()
     return Path(root).expanduser()
 
 

@@ -169,6 +169,26 @@ DATASETS: dict = {
         dtypes={"text": "int64"},
         notes="label = float (N, 23) multi-hot genres.",
     ),
+    "mvsa": DatasetInfo(
+        name="mvsa",
+        title="MVSA",
+        modalities={"image": FRAME, "text": (TEXT_BYTES,)},
+        task="classification",
+        n_classes=3,
+        splits={"train": None, "val": None, "test": None},
+        source="MVSA-Single / MVSA-Multiple (Niu et al. 2016), "
+        "mcrlab.net/research/mvsa-sentiment-analysis-on-multi-view-social-data (OneDrive / BaiduYun links)",
+        licence="research use; tweets and images collected from Twitter (ask the MCRLab authors for terms)",
+        size="MVSA-Single ~5k tweets, MVSA-Multiple ~20k tweets (small JPEGs)",
+        files="the extracted MVSA_Single archive: data/<id>.jpg, data/<id>.txt and labelResultAll.txt -> <root>/mvsa/raw/",
+        script="prepare_mvsa.py",
+        class_names=("negative", "neutral", "positive"),
+        dtypes={"text": "int64"},
+        notes="MVSA-Single by default (`--variant multiple`: majority vote of 3 annotators per modality); "
+        "post label: text and image agree -> that label, one neutral -> the other, positive vs negative -> "
+        "dropped (prior work; MLA does not say); random 8:1:1 split, seeded (our choice, `--ratio`, `--seed`). "
+        "Images are read lazily from the release folder.",
+    ),
     "cremad": _audio_video(
         "cremad", "CREMA-D", 6, {"train": 6698, "val": None, "test": 744},
         "https://github.com/CheyneyComputerScience/CREMA-D (git lfs)", "Open Database License (ODbL 1.0)",

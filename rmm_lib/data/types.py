@@ -1,11 +1,17 @@
-"""Data types shared by every method: a multimodal dataset and the batch it yields.
+"""Data types shared by every method: the dataset interface, a multimodal dataset and its batch.
 
-A :class:`MultimodalDataset` holds one tensor per modality (first axis = sample), optional raw
-strings (text), a presence mask, labels and ids. Indexing it with a list of indices returns a
-:class:`Batch`; :meth:`MultimodalDataset.loader` wraps that in a ``torch.utils.data.DataLoader``.
+:class:`ModalDataset` is the one interface every dataset keeps, whether its rows live in memory
+(:class:`MultimodalDataset`) or on disk (:class:`~rmm_lib.data.prepared.PreparedDataset`), so a
+method never needs to know which one it got. Indexing a dataset with a list of indices returns a
+:class:`Batch`; :meth:`ModalDataset.loader` wraps that in a ``torch.utils.data.DataLoader``.
+
+Placeholders for absent modalities (zeros for tensors -- id 0, padding, for token ids -- and the
+empty string for raw text) are written in one place, :func:`placeholder_inputs` and
+:func:`placeholder_strings`, so datasets and batches cannot drift apart.
 """
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -16,6 +22,34 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sequential
 from ..missing import check_presence
 
 
+# ----------------------------------------------------------------------------- placeholders
+def placeholder_inputs(inputs: dict, present: torch.Tensor, modalities: Sequence[str]) -> dict:
+    """``inputs`` with the rows where ``present[:, j]`` is False replaced by zeros of the tensor's
+    dtype on the tensor's device (id 0 is the padding id for token ids).
+
+    ``modalities`` names the columns of ``present``; ``inputs`` may hold any subset of them.
+    """
+    modalities = tuple(modalities)
+    out = {}
+    for m, t in inputs.items():
+        keep = present[:, modalities.index(m)].to(device=t.device, dtype=torch.bool)
+        keep = keep.reshape(-1, *([1] * (t.dim() - 1)))
+        out[m] = torch.where(keep, t, torch.zeros((), dtype=t.dtype, device=t.device))
+    return out
+
+
+def placeholder_strings(strings: dict, present, modalities: Sequence[str]) -> dict:
+    """``strings`` with the entries of absent samples replaced by the empty string."""
+    modalities = tuple(modalities)
+    present = torch.as_tensor(present).cpu()  # one transfer, not one per string
+    out = {}
+    for m, values in strings.items():
+        keep = present[:, modalities.index(m)].tolist()
+        out[m] = [s if k else "" for s, k in zip(values, keep)]
+    return out
+
+
+# ----------------------------------------------------------------------------- batch
 @dataclass
 class Batch:
     """One mini-batch. ``present[:, j]`` tells whether ``modalities[j]`` is present per sample."""
@@ -47,6 +81,40 @@ class Batch:
         """Boolean (B,) presence of one modality."""
         return self.present[:, self.modalities.index(modality)]
 
+    def select(self, rows) -> "Batch":
+        """The samples ``rows`` (a boolean (B,) mask or an index tensor) of this batch: inputs,
+        mask, targets, ids and strings together, so no field is left with the old row count."""
+        rows = torch.as_tensor(rows)
+        if rows.dtype == torch.bool:
+            if rows.shape != (len(self),):
+                raise ValueError(f"A row mask has one entry per sample ({len(self)}); got shape {tuple(rows.shape)}.")
+            rows = rows.nonzero().flatten()
+        rows = rows.long().reshape(-1)
+        pick = lambda t: None if t is None else t[rows.to(t.device)]  # noqa: E731
+        idx = rows.tolist()
+        return replace(
+            self,
+            inputs={m: pick(t) for m, t in self.inputs.items()},
+            present=pick(self.present),
+            label=pick(self.label),
+            score=pick(self.score),
+            ids=pick(self.ids),
+            strings={m: [v[i] for i in idx] for m, v in self.strings.items()},
+        )
+
+    def with_presence(self, present) -> "Batch":
+        """A copy whose mask is ``present`` (replacing, not ANDed with, the batch's mask), absent
+        inputs replaced by placeholders -- how a method simulates missing data on a batch."""
+        present = torch.as_tensor(present, device=self.present.device).bool()
+        if present.shape != self.present.shape:
+            raise ValueError(f"A batch mask has shape {tuple(self.present.shape)}; got {tuple(present.shape)}.")
+        return replace(
+            self,
+            inputs=placeholder_inputs(self.inputs, present, self.modalities),
+            strings=placeholder_strings(self.strings, present, self.modalities),
+            present=present,
+        )
+
 
 def _check_finite(name: str, tensor: torch.Tensor) -> None:
     if tensor.is_floating_point() and not torch.isfinite(tensor).all():
@@ -57,7 +125,96 @@ def _check_finite(name: str, tensor: torch.Tensor) -> None:
         )
 
 
-class MultimodalDataset(torch.utils.data.Dataset):
+# ----------------------------------------------------------------------------- the interface
+class ModalDataset(torch.utils.data.Dataset, abc.ABC):
+    """What every dataset offers, in memory or file-backed.
+
+    Attributes
+    ----------
+    modalities: tuple of modality names, the column order of ``presence``.
+    inputs: ``{modality: tensor-like}``: a tensor, or a view with ``.shape``, ``.dtype``,
+        ``.dim()``, ``.is_floating_point()``, ``len()`` and row indexing that returns a tensor.
+    label: class labels (long ``(N,)``) or multi-label targets (float ``(N, K)``).
+    score: continuous target ``(N,)`` or None.
+    presence: boolean ``(N, M)`` tensor.
+    strings: ``{modality: list of str}`` raw text ("" where absent).
+    ids: ``(N,)`` sample ids.
+    meta: free-form description (class names, split, where the files are).
+    """
+
+    modalities: tuple
+    inputs: dict
+    label: torch.Tensor
+    score: torch.Tensor | None
+    presence: torch.Tensor
+    strings: dict
+    ids: torch.Tensor
+    meta: dict
+
+    def __len__(self) -> int:
+        return int(self.label.shape[0])
+
+    @abc.abstractmethod
+    def __getitem__(self, index) -> Batch:
+        """The samples at ``index`` (a list / tensor of indices) as one :class:`Batch`."""
+
+    @abc.abstractmethod
+    def subset(self, index) -> "ModalDataset":
+        """A dataset of the samples at ``index``, mask and placeholders kept."""
+
+    @abc.abstractmethod
+    def with_presence(self, presence) -> "ModalDataset":
+        """Apply a presence mask: absent modalities get placeholders (zeros, id 0, ""). Data
+        already absent stays absent: the new mask is the AND of the old and the given one."""
+
+    @abc.abstractmethod
+    def select_modalities(self, modalities: Sequence[str]) -> "ModalDataset":
+        """Keep only ``modalities`` (in that order). Samples left with none raise a ValueError."""
+
+    def to_memory(self) -> "MultimodalDataset":
+        """Every row read into a plain in-memory :class:`MultimodalDataset`."""
+        b = self[np.arange(len(self))]
+        return MultimodalDataset(b.inputs, b.label, b.score, b.present.numpy(), b.strings, b.ids, self.meta)
+
+    def loader(
+        self,
+        batch_size: int = 64,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+    ) -> DataLoader:
+        """A DataLoader yielding :class:`Batch` objects. Shuffling draws from ``generator`` so a
+        run can be replayed exactly."""
+        sampler = RandomSampler(self, generator=generator) if shuffle else SequentialSampler(self)
+        return DataLoader(self, batch_size=None, sampler=BatchSampler(sampler, batch_size, drop_last))
+
+    # shared checks, so both implementations refuse the same bad arguments with the same words
+    def _and_mask(self, presence) -> torch.Tensor:
+        """``presence`` validated against this dataset, ANDed with the current mask."""
+        presence = check_presence(np.asarray(presence), self.modalities)
+        if presence.shape[0] != len(self):
+            raise ValueError(f"Presence mask has {presence.shape[0]} rows; the dataset has {len(self)} samples.")
+        return self.presence & torch.as_tensor(presence, dtype=torch.bool)
+
+    def _columns(self, modalities: Sequence[str]) -> list:
+        """The mask columns of ``modalities`` (unknown names raise)."""
+        for m in modalities:
+            if m not in self.modalities:
+                raise ValueError(f"Unknown modality {m!r}; this data has {self.modalities}.")
+        return [self.modalities.index(m) for m in modalities]
+
+
+def apply_masks(splits: dict, masks: dict) -> dict:
+    """``{split: dataset}`` with ``masks[split]`` applied (``with_presence``) to each split named in
+    ``masks``; the other splits are returned unchanged (typically: train complete, test masked)."""
+    unknown = sorted(set(masks) - set(splits))
+    if unknown:
+        raise ValueError(f"Masks for unknown split(s) {unknown}; the splits are {sorted(splits)}.")
+    return {name: ds if masks.get(name) is None else ds.with_presence(masks[name]) for name, ds in splits.items()}
+
+
+# ----------------------------------------------------------------------------- in memory
+class MultimodalDataset(ModalDataset):
     """Per-modality tensors + presence mask + labels, indexable by a list of sample indices.
 
     Parameters
@@ -113,9 +270,6 @@ class MultimodalDataset(torch.utils.data.Dataset):
         self.ids = torch.arange(n) if ids is None else torch.as_tensor(ids)
         self.meta = dict(meta or {})
 
-    def __len__(self) -> int:
-        return int(self.label.shape[0])
-
     def __getitem__(self, index) -> Batch:
         idx = torch.as_tensor(index, dtype=torch.long).reshape(-1)
         rows = idx.tolist()
@@ -139,26 +293,14 @@ class MultimodalDataset(torch.utils.data.Dataset):
         """Apply a presence mask: absent modalities get their placeholder (zeros for tensors, id 0
         -- padding -- for token ids, the empty string for raw text). Data already absent stays
         absent: the result's mask is the logical AND of the old and the new one."""
-        presence = check_presence(np.asarray(presence), self.modalities)
-        if presence.shape[0] != len(self):
-            raise ValueError(f"Presence mask has {presence.shape[0]} rows; the dataset has {len(self)} samples.")
-        mask = self.presence & torch.as_tensor(presence)
-        inputs = {}
-        for j, (name, tensor) in enumerate(self.inputs.items()):
-            keep = mask[:, j].reshape(-1, *([1] * (tensor.dim() - 1)))
-            inputs[name] = torch.where(keep, tensor, torch.zeros((), dtype=tensor.dtype))
-        strings = {
-            name: [s if mask[i, self.modalities.index(name)] else "" for i, s in enumerate(values)]
-            for name, values in self.strings.items()
-        }
+        mask = self._and_mask(presence)
+        inputs = placeholder_inputs(self.inputs, mask, self.modalities)
+        strings = placeholder_strings(self.strings, mask, self.modalities)
         return MultimodalDataset(inputs, self.label, self.score, mask.numpy(), strings, self.ids, self.meta)
 
     def select_modalities(self, modalities: Sequence[str]) -> "MultimodalDataset":
         """Keep only ``modalities`` (in that order). Samples left with none raise a ValueError."""
-        for m in modalities:
-            if m not in self.modalities:
-                raise ValueError(f"Unknown modality {m!r}; this data has {self.modalities}.")
-        cols = [self.modalities.index(m) for m in modalities]
+        cols = self._columns(modalities)
         return MultimodalDataset(
             {m: self.inputs[m] for m in modalities},
             self.label,
@@ -169,14 +311,6 @@ class MultimodalDataset(torch.utils.data.Dataset):
             self.meta,
         )
 
-    def loader(
-        self,
-        batch_size: int = 64,
-        shuffle: bool = False,
-        generator: torch.Generator | None = None,
-        drop_last: bool = False,
-    ) -> DataLoader:
-        """A DataLoader yielding :class:`Batch` objects. Shuffling draws from ``generator`` so a
-        run can be replayed exactly."""
-        sampler = RandomSampler(self, generator=generator) if shuffle else SequentialSampler(self)
-        return DataLoader(self, batch_size=None, sampler=BatchSampler(sampler, batch_size, drop_last))
+    def to_memory(self) -> "MultimodalDataset":
+        """Already in memory: ``self`` (no copy)."""
+        return self

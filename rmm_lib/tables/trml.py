@@ -6,20 +6,12 @@ on the paper's data (``python -m rmm_lib run trml.table1``; fine-tuned CLIP ViT-
 """
 from __future__ import annotations
 
-import contextlib
-
-from . import RunContext, TableSpec, register
+from ..context import TableSpec
+from ..recipes import trml as R
+from . import register
 
 BACKBONES = {"text": "ViT-B-32/openai", "video": "ViT-B-32/openai + GRU temporal encoder"}
 PROTOCOL = "TRML Setting A (victim absent from test) and Setting B (same rate in train and test), p = 10% kept"
-
-
-def appendix_b_train(batch_size: int) -> dict:
-    """Appendix B: Adam, lr 5e-5, lambda 0.1, alpha 0.5 (CLIP fine-tuned); batch 16/32/32 for
-    MOSI/MOSEI/MELD. ``epochs`` is ours: the paper does not give it."""
-    return {"optimizer": "adam", "lr": 5e-5, "batch_size": batch_size, "epochs": 30,
-            "extra": {"lam": 0.1, "alpha": 0.5}}
-
 
 
 def _rows(victim: str, values: dict) -> dict:
@@ -60,56 +52,24 @@ TABLE7 = _rows("V->T", {
     "CMU-MOSEI TRML": (0.856, 73.9, 0.818, 75.8), "CMU-MOSEI w/o L(t,t)": (0.895, 73.1, 0.833, 74.1),
     "CMU-MOSEI w/o L(v,v)": (0.891, 73.4, 0.829, 74.2), "CMU-MOSEI w/o L_sml": (0.897, 73.0, 0.890, 73.4)})
 
-#: Our row names -> run_trml method names. "cyclic" stands in for Modal-Trans (cyclic translation).
-METHODS = {"LB": "lb", "UB": "ub", "Cyclic (Modal-Trans-like)": "cyclic", "TRML": "trml",
-           "w/o L(t,t)": "w/o L(t,t)", "w/o L(v,v)": "w/o L(v,v)", "w/o L_sml": "w/o L_sml"}
-
-
-def run_grid(ctx: RunContext, victims, rows, task: str) -> dict:
+def run_grid(ctx, victims, rows, task: str) -> dict:
     """Fill ``{row: {"<victim> <setting> <metric>": value}}`` by training each cell (UB once)."""
-    import torch
-
-    from ..methods import trml as T
-    from ..train import TrainConfig
-
-    spec, over = ctx.spec, dict(ctx.overrides)
-    train = {k: v for k, v in spec.train.items() if k != "extra"}
-    train.update({k: over.pop(k) for k in list(over) if k in TrainConfig.__dataclass_fields__})
-    config = TrainConfig(**train, device=ctx.device)
-    clip, tokenizer = over.pop("clip", None), over.pop("tokenizer", None)
-    if clip is None:  # the command line: the paper's CLIP (random weights in a smoke run: shapes only)
-        name, tag = T.PAPER_FOUNDATION
-        with T._quiet_open_clip() if ctx.smoke else contextlib.nullcontext():  # "initialized randomly": expected
-            clip, tokenizer = T.load_foundation(name, None if ctx.smoke else tag)
-    rows = over.pop("rows", rows)
-    settings = over.pop("settings", ("A", "B"))
-    kwargs = {**spec.train.get("extra", {}), **over}
-    splits = ctx.splits
-    if not splits["train"].inputs["text"].is_floating_point() and kwargs.get("freeze_encoders", False):
-        splits = T.frozen_features(clip, tokenizer, splits)
-    table, ub = {}, None
-    for row in rows:
-        method = METHODS[row]
+    splits = R.table_splits(ctx)
+    table = {}
+    for row in ctx.table.get("rows", rows):
         table[row] = {}
         for victim in victims:
-            for setting in settings:
-                if method == "ub":
-                    ub = ub or T.run_trml(clip, splits, "ub", task=task, config=config, seed=ctx.seed,
-                                          tokenizer=tokenizer, **kwargs)
-                    result = ub
-                else:
-                    result = T.run_trml(clip, splits, method, setting, victim, task=task, config=config,
-                                        seed=ctx.seed, tokenizer=tokenizer, **kwargs)
-                for metric, value in T.summarize_run(result.metrics, task).items():
+            for setting in ctx.table.get("settings", ("A", "B")):
+                result = R.run_cell(ctx, splits, R.METHODS[row], setting, victim, task)
+                for metric, value in R.summarize_run(result.metrics, task).items():
                     table[row][f"{victim} {setting} {metric}"] = value
-                torch.manual_seed(ctx.seed)
     return table
 
 
 def _spec(key, title, dataset, batch, paper, victims, rows, task, notes=""):
     return register(TableSpec(
-        key=key, paper="trml", title=title, dataset=dataset, backbones=BACKBONES, train=appendix_b_train(batch),
-        protocol=PROTOCOL, paper_numbers=paper,
+        key=key, paper="trml", title=title, dataset=dataset, backbones=BACKBONES, train=R.appendix_b_train(batch),
+        model=R.APPENDIX_B_MODEL, quick_train=R.QUICK_TRAIN, protocol=PROTOCOL, paper_numbers=paper,
         run=lambda ctx: run_grid(ctx, victims, rows, task), notes=notes))
 
 
@@ -125,30 +85,3 @@ _spec("trml.table6", "Ablations, T->V (CMU-MOSI rows run; MOSEI via dataset over
       ("T->V",), ABLATION_ROWS, "regression")
 _spec("trml.table7", "Ablations, V->T (CMU-MOSI rows run; MOSEI via dataset override)", "mosi_raw", 16, TABLE7,
       ("V->T",), ABLATION_ROWS, "regression")
-
-
-def chapter_context(key: str, chapter: dict, profile, **overrides) -> RunContext:
-    """A :class:`RunContext` for spec ``key`` on a chapter notebook's data (``T.prepare``): its
-    foundation model and data, appendix B's training in the paper profile (the spec's own
-    settings) and ``T.QUICK_TRAIN`` in the quick profile; ``overrides`` (rows, settings, ...) on top."""
-    from . import get
-    from ..methods import trml as T
-
-    over = {"clip": chapter["clip"], "tokenizer": chapter["tokenizer"], **overrides}
-    if profile.name == "quick":  # the specs hold appendix B, for fine-tuning CLIP; quick trains frozen features
-        over.update(T.QUICK_TRAIN)
-    return RunContext(get(key), splits=chapter["data"], overrides=over, progress=False)
-
-
-def format_table(ours: dict, paper: dict | None = None, digits: int = 2) -> str:
-    """Plain-text table: our rows, then (if given) the paper's rows labelled ``(paper)``; columns are
-    the union of both, in order of first appearance."""
-    rows = [(name, values) for name, values in ours.items()]
-    rows += [(f"{name} (paper)", values) for name, values in (paper or {}).items()]
-    cols = list(dict.fromkeys(c for _, values in rows for c in values))
-    width = max(len(name) for name, _ in rows) + 2
-    lines = [" " * width + "".join(f"{c:>14s}" for c in cols)]
-    for name, values in rows:
-        cells = "".join(f"{values[c]:>14.{digits}f}" if c in values else f"{'':>14s}" for c in cols)
-        lines.append(f"{name:<{width}s}{cells}")
-    return "\n".join(lines)
