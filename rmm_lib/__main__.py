@@ -39,19 +39,18 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _pairs(items, flag: str, literal: bool = True) -> dict:
+def _pairs(items, flag: str) -> dict:
     """``["k=v", ...]`` -> ``{k: v}``; values read as Python literals (``3``, ``1e-3``, ``None``,
-    ``(0.1, 0.5)``) when ``literal``, else kept as strings."""
+    ``False``, ``(0.1, 0.5)``), a bare word kept as a string (``target=sentiment``)."""
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"{flag} takes KEY=VALUE, got {item!r}")
-        if literal:
-            try:
-                value = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                pass  # a bare word stays a string: --train optimizer=adamw
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            pass  # a bare word stays a string: --train optimizer=adamw
         out[key] = value
     return out
 
@@ -63,14 +62,14 @@ def cmd_run(args) -> int:
 
     spec = get(args.key)
     profile = profile_from_env(args.profile)
-    options = {**spec.data_options, **_pairs(args.data_option, "--data-option", literal=False)}
+    options = {**spec.data_options, **_pairs(args.data_option, "--data-option")}
     splits = load_splits(spec.dataset, args.data_root or profile.data_root, seed=args.seed, **options)
     train = _pairs(args.train, "--train")
     if args.epochs is not None:
         train["epochs"] = args.epochs
     record = run_table(spec, splits, profile, device=_device(args.device), out_dir=args.out, seed=args.seed,
                        train=train, model=_pairs(args.model, "--model"), table=_pairs(args.table, "--table"),
-                       max_steps=args.max_steps, pretrained=not args.random_weights, reduced=args.reduced,
+                       max_steps=args.max_steps, pretrained=not (args.random_weights or args.reduced), reduced=args.reduced,
                        resume=args.resume, progress=not args.no_progress,
                        command_line="python -m rmm_lib " + " ".join(shlex.quote(a) for a in args.argv))
     out = Path(args.out) / spec.key

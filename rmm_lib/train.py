@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .hooks import HOOK_NAMES, TrainingHooks
-from .losses import task_loss
+from .losses import task_loss  # noqa: F401  (re-exported: rmm_lib.train.task_loss)
 from .metrics import MONITOR, task_metrics
 from .profiles import progress_enabled
 from .utils import seed_everything, select_device

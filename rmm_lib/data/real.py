@@ -2,7 +2,6 @@
 shapes (``synthetic_splits``) for smoke runs on machines without the datasets."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np

@@ -97,7 +97,7 @@ DATASETS: dict = {
         source="CMU Multimodal SDK raw videos (no longer distributed by CMU; use a copy you already hold)",
         licence="research use (CMU Multimodal SDK terms)",
         size="~8 GB of videos",
-        files="Raw/<video_id>/<video_id>_<clip_id>.mp4 (segmented clips) + label.csv from MMSA's Raw folder "
+        files="Raw/<video_id>/<clip_id>.mp4 (segmented clips) + label.csv from MMSA's Raw folder "
         "-> <root>/mosi_raw/raw/",
         script="prepare_cmu_raw.py",
         class_names=MMSA_LABELS,

@@ -8,6 +8,8 @@ text) and its SGD schedule.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -89,11 +91,13 @@ class ClipTower(nn.Module):
     def __init__(self, modality: str, dim: int, pretrained: bool = True, name: str = "ViT-B-32",
                  offline: bool = True):
         super().__init__()
-        if name == REDUCED_CLIP:
-            from .trml import register_tiny_configs
+        from .trml import _quiet_open_clip, register_tiny_configs
 
+        if name == REDUCED_CLIP:
             register_tiny_configs()
-        model, _, self.tokenizer = open_clip_model(name, pretrained="openai" if pretrained else None, offline=offline)
+        with contextlib.nullcontext() if pretrained else _quiet_open_clip():  # "no pretrained weights": intended
+            model, _, self.tokenizer = open_clip_model(name, pretrained="openai" if pretrained else None,
+                                                       offline=offline)
         self.clip, self.modality = model, modality
         self.proj = nn.Linear(model.text_projection.shape[1], dim)
 
