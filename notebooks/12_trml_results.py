@@ -163,8 +163,9 @@ for (method, victim), acc in fine_tuned.items():
 # 67.0) and 3.3 points below it with the text missing (52.7 against 56.0); the cyclic-translation
 # baseline does no better (65.9 and 52.5). In the Setting B classification table it loses 3.0
 # points with the visual missing (39.2 against 42.2) and gains 1.0 with the text missing (45.8
-# against 44.8). The ablations move Acc-2 by 0.3 to 2.0 points, and five of the six move it up: only
-# removing $\mathcal{L}^{(v,\bar v)}$ with the visual missing costs something (1.7 points). Dropping
+# against 44.8): 3.0 is about one standard error of a difference between two runs, 1.0 is noise.
+# The ablations move Acc-2 by 0.3 to 2.0 points, and five of the six move it up: only removing
+# $\mathcal{L}^{(v,\bar v)}$ with the visual missing lowers it (1.7 points, within noise). Dropping
 # $\mathcal{L}_{sml}$ altogether scores 66.2 and 53.6, against 65.4 and 52.7 for full TRML; the
 # paper finds every term helps, and here none is shown to. The ResNet tower gives the same picture
 # as the ViT (Acc-2 65.9 against 65.4). Each number is one run of one seed on 400 test samples: the

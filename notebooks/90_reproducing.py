@@ -85,8 +85,10 @@ print({m: tuple(t.shape) for m, t in batch.inputs.items()}, "labels", batch.labe
 # (The cell below renders its Markdown output as MyST, so the book draws the tables.) One table
 # per paper, one row per registered spec: the command that runs it, its dataset (the Datasets
 # page says how to prepare it), the time on one GPU, and how many numbers the paper prints and we
-# have. The GPU time is an **estimate** computed from FLOPs, not a measurement; the paragraph
-# above the tables says how. A measured time replaces it when the spec records `gpu_minutes` or
+# have. The GPU time is an **estimate** from FLOPs, not a measurement: it assumes an A100-class
+# GPU sustaining 100 TFLOP/s and one run (one seed) per model at the paper's epochs, and it leaves
+# out data preparation, downloads and data loading, so small models take longer than estimated;
+# the paragraph above the tables gives the formula. A measured time replaces it when the spec records `gpu_minutes` or
 # a GPU run has written `runs/<key>/result.json`. A "—" under *ours* means the table has not run
 # here yet. The paper's numbers, table by table, are folded under each paper's table, and ours
 # appear beside them after a run.

@@ -39,7 +39,8 @@ THREE = ("image", "text", "audio")
 
 def refuses(call, name: str, error=ValueError):
     """``call()`` raises ``error`` whose message names ``name`` (the argument to change)."""
-    with pytest.raises(error, match=re.escape(name)):
+    # the name as a word of its own: "dim" must not be satisfied by a message about "in_dim"
+    with pytest.raises(error, match=rf"(?<![\w.]){re.escape(name)}"):
         call()
 
 

@@ -68,7 +68,10 @@ def test_split_is_seeded_and_ratio_is_a_parameter(tmp_path):
     assert _ids(load_splits("mvsa", tmp_path)) != first
     mvsa.prepare(tmp_path, ratio=(2, 1, 1))
     assert [len(v) for v in _ids(load_splits("mvsa", tmp_path)).values()] == [24, 13, 13]  # 50 kept posts
-    assert mvsa.split_indices(50, (8, 1, 1), 3)["test"].tolist() == mvsa.split_indices(50, (8, 1, 1), 3)["test"].tolist()
+    parts = mvsa.split_indices(50, (8, 1, 1), 3)
+    assert {k: len(v) for k, v in parts.items()} == {"train": 40, "val": 5, "test": 5}
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == list(range(50))  # disjoint, complete
+    assert parts["test"].tolist() != mvsa.split_indices(50, (8, 1, 1), 4)["test"].tolist()
 
 
 def test_multiple_variant_majority_vote(tmp_path, capsys):
@@ -168,4 +171,3 @@ def test_registry_entry_matches_the_spec_order():
     spec = DATASETS["mvsa"]
     assert tuple(spec.modalities) == ("image", "text") and spec.class_names == tuple(CLASSES)
     assert spec.script == "prepare_mvsa.py" and spec.dtypes == {"text": "int64"}
-    assert np.array_equal(mvsa.split_indices(10, (8, 1, 1), 0)["train"], np.sort(np.random.default_rng(0).permutation(10)[:8]))

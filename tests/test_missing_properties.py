@@ -1,4 +1,5 @@
 """Property tests: the promises in rmm_lib.missing's docstrings hold for any valid arguments."""
+import pytest
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -96,6 +97,12 @@ def test_mla_random_missing(n, modalities, eta, seed):
 def test_mla_expected_rate_is_a_rate_below_eta(eta, n_modalities):
     expected = missing.mla_expected_rate(eta, n_modalities)
     assert 0.0 <= expected <= eta + 1e-12
+
+
+def test_mla_expected_rate_by_hand():
+    # 3 modalities, eta 0.7: a sample emptied with probability 0.7^3 gets one modality back
+    assert missing.mla_expected_rate(0.7, 3) == pytest.approx((3 * 0.7 - 0.7 ** 3) / 3)
+    assert missing.mla_expected_rate(1.0, 2) == 0.5 and missing.mla_expected_rate(0.4, 1) == 0.0
 
 
 @FAST

@@ -43,7 +43,8 @@ def test_checkpoint_loads_with_weights_only_and_record_is_json(small_splits, tmp
     assert state["epoch"] == 1
     record = json.loads((tmp_path / "record.json").read_text())
     assert record["epochs_run"] == 1 and record["config"]["epochs"] == 1
-    assert record["timings"]["samples_per_second"] > 0 and record["parameters"]["trainable"] > 0
+    assert record["timings"]["samples_per_second"] > 0
+    assert record["parameters"]["trainable"] == sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
 
 
 def test_corrupt_or_missing_checkpoint_is_refused(small_splits, tmp_path):
@@ -69,27 +70,38 @@ def test_early_stopping_stops_and_restores_best(small_splits):
 
     trainer = Trainer(_concat(train, 0), TrainConfig(epochs=6, lr=3e-3, patience=None))
     trainer.fit(train, val)
+    vals = [h["val_accuracy"] for h in trainer.history]
+    assert trainer.best_value == max(vals) and trainer.best_epoch == vals.index(max(vals)) + 1
     best = trainer.best_state
     assert all(torch.equal(a, best[k]) for k, a in trainer.model.state_dict().items())
     assert trainer.evaluate(val)["accuracy"] == pytest.approx(trainer.best_value)
 
 
-class _Hooked(TrainingHooks, nn.Module):
-    """Two optimiser steps per batch; the hook zeroes the first step's gradient."""
+class _TextLinear(nn.Module):
+    """A linear classifier on the text ids, the model the hook tests subclass."""
 
     task = "classification"
-    steps_per_batch = 2
 
     def __init__(self):
         super().__init__()
         self.lin = nn.Linear(16, 6)
-        self.calls = []
 
     def forward(self, batch):
         return {"logits": self.lin(batch.inputs["text"].float())}
 
+
+class _Hooked(TrainingHooks, _TextLinear):
+    """Two optimiser steps per batch; the hook zeroes the first step's gradient."""
+
+    steps_per_batch = 2
+
+    def __init__(self):
+        super().__init__()
+        self.calls, self.weights = [], []
+
     def training_step(self, batch, step):
         self.calls.append(step)
+        self.weights.append(self.lin.weight.detach().clone())
         return {"loss": nn.functional.cross_entropy(self(batch)["logits"], batch.label), "aux": torch.tensor(1.0)}
 
     def before_optimizer_step(self, step, output):
@@ -102,6 +114,8 @@ def test_hooks_are_called_per_step(small_splits):
     trainer = Trainer(model, TrainConfig(epochs=1, batch_size=120, optimizer="sgd", momentum=0.0))
     trainer.fit(small_splits["train"])
     assert model.calls == [0, 1, 0, 1]
+    # the hook ran between backward and the step: step 0's zeroed gradient left the weights unchanged
+    assert torch.equal(model.weights[0], model.weights[1]) and not torch.equal(model.weights[1], model.weights[2])
     assert trainer.history[0]["train_aux"] == pytest.approx(2.0)  # summed over the two steps
 
 
@@ -128,6 +142,8 @@ def test_max_batches_cuts_each_epoch_short(small_splits):
     trainer = Trainer(model, TrainConfig(epochs=2, batch_size=40, optimizer="sgd", momentum=0.0, max_batches=1))
     trainer.fit(small_splits["train"])  # 240 samples = 6 batches per epoch, cut to 1
     assert model.calls == [0, 1, 0, 1]
+    # the hook ran between backward and the step: step 0's zeroed gradient left the weights unchanged
+    assert torch.equal(model.weights[0], model.weights[1]) and not torch.equal(model.weights[1], model.weights[2])
     assert [h["epoch"] for h in trainer.history] == [1, 2]
 
 
@@ -145,33 +161,22 @@ def test_from_dict_refuses_an_unknown_key_and_names_it():
 # ----------------------------------------------------------------------------- the hook contract
 @pytest.mark.parametrize("hook", HOOK_NAMES + ("steps_per_batch",))
 def test_a_hook_without_subclassing_is_refused(hook):
-    class Undeclared(nn.Module):
-        task = "classification"
-
-        def __init__(self):
-            super().__init__()
-            self.lin = nn.Linear(16, 6)
-
-        def forward(self, batch):
-            return {"logits": self.lin(batch.inputs["text"].float())}
+    class Undeclared(_TextLinear):
+        pass
 
     setattr(Undeclared, hook, 2 if hook == "steps_per_batch" else (lambda self, *args: None))
     with pytest.raises(TypeError, match=f"(?s){hook}.*TrainingHooks"):
         Trainer(Undeclared(), TrainConfig(epochs=1))
 
 
-class _Recording(TrainingHooks, nn.Module):
+class _Recording(TrainingHooks, _TextLinear):
     """Keeps every dict its training_step returns and every output its before_optimizer_step gets."""
 
     steps_per_batch = 2
 
     def __init__(self):
         super().__init__()
-        self.lin = nn.Linear(16, 6)
         self.returned, self.received = [], []
-
-    def forward(self, batch):
-        return {"logits": self.lin(batch.inputs["text"].float())}
 
     def training_step(self, batch, step):
         out = {"loss": nn.functional.cross_entropy(self(batch)["logits"], batch.label), "step": step,
@@ -193,16 +198,12 @@ def test_before_optimizer_step_receives_the_dict_training_step_returned(small_sp
     assert [o["step"] for o in model.received] == [0, 1, 0, 1]
 
 
-class _OwnOptimizer(TrainingHooks, nn.Module):
+class _OwnOptimizer(TrainingHooks, _TextLinear):
     """Trains with an SGD of its own (lr 0.5), whatever the config names; counts its steps."""
 
     def __init__(self):
         super().__init__()
-        self.lin = nn.Linear(16, 6)
         self.grads = []
-
-    def forward(self, batch):
-        return {"logits": self.lin(batch.inputs["text"].float())}
 
     def configure_optimizer(self, config):
         class Counting(torch.optim.SGD):

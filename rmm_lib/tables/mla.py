@@ -182,7 +182,7 @@ def run_released(ctx: RunContext) -> dict:
     masks = {s: mla_random_missing(len(ctx.splits[s]), mods, eta, seed=ctx.seed * 1000 + i)
              for i, s in enumerate(("train", "val", "test"))}
     out = {}
-    for name, kwargs in (("MLA (paper)", {}), ("MLA (released code)", {"variant": "released"})):
+    for name, kwargs in (("MLA (as in the paper)", {}), ("MLA (released code)", {"variant": "released"})):
         row = accuracy_row(fit(ctx, "mla", **kwargs), ctx.splits["test"])
         trainer = fit(ctx, "mla", presence=masks, tag=f"eta={eta}", **kwargs)
         row[f"Multi, eta={eta}"] = 100 * trainer.evaluate(ctx.splits["test"].with_presence(masks["test"]))["accuracy"]
