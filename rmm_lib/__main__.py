@@ -2,7 +2,9 @@
 
     python -m rmm_lib list
     python -m rmm_lib run mla.table2 --data-root ~/rmm_data --out runs/ [--epochs N] [--device cuda] [--resume]
+    torchrun --nproc_per_node 4 -m rmm_lib run mla.table2 ...   # the same run on 4 GPUs (DDP)
     python -m rmm_lib smoke all --steps 5        # synthetic inputs of the real shapes, random-init backbones
+    python -m rmm_lib grid limits                # a grid of the book into results/limits.json (resumable)
 
 This is an entry point: it reads the profile (``run`` and ``smoke`` use ``paper``, the papers'
 backbones and settings, unless ``--profile`` says otherwise) and passes it down.
@@ -56,7 +58,20 @@ def _pairs(items, flag: str) -> dict:
 
 
 def cmd_run(args) -> int:
+    """``run``; under ``torchrun --nproc_per_node N`` it trains on N processes (one per GPU, DDP)."""
+    from .distributed import start_from_torchrun, stop
+
+    started = start_from_torchrun()
+    try:
+        return _run(args)
+    finally:
+        if started:
+            stop()
+
+
+def _run(args) -> int:
     from .data import load_splits
+    from .distributed import is_main_process
     from .profiles import profile_from_env
     from .reproduce import run_table
 
@@ -73,8 +88,9 @@ def cmd_run(args) -> int:
                        resume=args.resume, progress=not args.no_progress,
                        command_line="python -m rmm_lib " + " ".join(shlex.quote(a) for a in args.argv))
     out = Path(args.out) / spec.key
-    print((out / "table.md").read_text())
-    print(f"wrote {out / 'result.json'} ({record['wall_s']:.0f} s, peak {record['peak_memory_mb']:.0f} MB)")
+    if is_main_process():  # torchrun: one report, from the rank that wrote it
+        print((out / "table.md").read_text())
+        print(f"wrote {out / 'result.json'} ({record['wall_s']:.0f} s, peak {record['peak_memory_mb']:.0f} MB)")
     return 0
 
 
@@ -114,6 +130,22 @@ def cmd_smoke(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_grid(args) -> int:
+    from .grids import GRIDS, get_grid
+    from .records import load, run, stale_reason
+
+    if args.name == "list":
+        for name, grid in sorted(GRIDS.items()):
+            reason = stale_reason(grid, load(grid))
+            print(f"{name:<16} {len(grid.cells):>4} cells  {'current' if reason is None else reason}")
+        return 0
+    grid = get_grid(args.name)
+    cells = None if not args.cells else [c for item in args.cells for c in item.split(",")]
+    record = run(grid, cells, fresh=args.fresh, device=_device(args.device))
+    print(f"{grid.path()}: {len(record['cells'])} of {len(grid.cells)} cells")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m rmm_lib", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -149,11 +181,16 @@ def main(argv=None) -> int:
     s.add_argument("--device", default=None)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--profile", default="paper", choices=("paper", "quick"))
+    g = sub.add_parser("grid", help="compute a grid of the book into results/NAME.json (resumable)")
+    g.add_argument("name", help="a grid name, or 'list' for every grid and whether its record is current")
+    g.add_argument("--cells", action="append", default=[], help="only these cells (comma-separated)")
+    g.add_argument("--fresh", action="store_true", help="start a new record (after a configuration change); with --cells, recompute those cells")
+    g.add_argument("--device", default="cpu")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
     args.argv = argv
     try:
-        return {"list": cmd_list, "run": cmd_run, "smoke": cmd_smoke}[args.command](args)
+        return {"list": cmd_list, "run": cmd_run, "smoke": cmd_smoke, "grid": cmd_grid}[args.command](args)
     except (KeyError, FileNotFoundError, ValueError) as err:
         print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2

@@ -5,9 +5,15 @@ batch" subclasses :class:`TrainingHooks` next to ``nn.Module`` and overrides onl
 Every hook has a documented default, so :class:`rmm_lib.train.Trainer` calls them unconditionally;
 a plain ``nn.Module`` gets the same defaults. A model that defines a hook's name without
 subclassing is refused by the trainer (the hook would otherwise be silently ignored).
+
+Under several processes (``torchrun``, see :mod:`rmm_lib.distributed`) each hook sees its rank's
+shard of the batch; :func:`sum_over_ranks` and :func:`world_size` (re-exported here for hooks) give
+totals over every shard. ``before_optimizer_step`` runs on the gradient already averaged over the
+processes.
 """
 from __future__ import annotations
 
+from .distributed import sum_over_ranks, world_size  # noqa: F401  (for hooks: totals over every rank)
 from .losses import task_loss
 
 HOOK_NAMES = ("training_step", "before_optimizer_step", "configure_optimizer")
@@ -23,6 +29,12 @@ class TrainingHooks:
     #: Optimiser steps per batch; each step calls :meth:`training_step` with ``step`` = 0, 1, ...
     #: (MLA takes one per modality).
     steps_per_batch: int = 1
+    #: Whether a step may leave trainable parameters out of its graph: MLA trains one modality per
+    #: step, CMPT skips a modality absent from the batch, Late Fusion's per-modality heads... Under
+    #: several processes DDP then looks for them after every forward (``find_unused_parameters``,
+    #: one walk over the graph per step, ~10% of a tiny model's step). True by default, as missing
+    #: modalities make it common; a model whose every step uses every parameter may set False.
+    unused_parameters: bool = True
 
     def training_step(self, batch, step: int) -> dict:
         """The loss of optimiser step ``step`` of this batch: ``{"loss": tensor, ...}``.

@@ -74,26 +74,44 @@ def plot_similarity(matrix, row_label: str = "", col_label: str = "", ax=None, t
     return ax
 
 
-def plot_metric_curve(rates, curves: dict, metric: str = "accuracy", paper: dict | None = None, ax=None, title=""):
+def plot_metric_curve(rates, curves: dict, metric: str = "accuracy", paper: dict | None = None, ax=None, title="",
+                      ylim=None, limits: dict | None = None):
     """Metric against missing rate, one line per method; ``paper`` curves (the papers' reported
-    numbers) are drawn dashed and labelled as the paper's."""
+    numbers) are drawn dashed and labelled as the paper's. A curve given as ``{"mean", "low",
+    "high"}`` lists (over seeds) is drawn with its 95 % band. ``limits`` (``{label: value}``) are
+    horizontal dotted lines, e.g. the information limit of all modalities. ``ylim`` fixes the axis
+    (accuracies default to 0-1, so that a flat curve looks flat)."""
     ax = ax or plt.subplots(figsize=(5, 3.4))[1]
+    x = np.asarray(rates) * 100
     for name, values in curves.items():
-        ax.plot(np.asarray(rates) * 100, values, marker="o", label=f"{name} (ours)")
+        if isinstance(values, dict):
+            line, = ax.plot(x, values["mean"], marker="o", label=f"{name} (ours)")
+            ax.fill_between(x, values["low"], values["high"], color=line.get_color(), alpha=0.2, lw=0)
+        else:
+            ax.plot(x, values, marker="o", label=f"{name} (ours)")
     for name, (paper_rates, values) in (paper or {}).items():
         ax.plot(np.asarray(paper_rates) * 100, values, ls="--", marker="x", label=f"{name} (paper)")
+    for name, value in (limits or {}).items():
+        ax.axhline(value, ls=":", color="0.3", lw=1)
+        ax.annotate(name, (x.min(), value), xytext=(2, 3), textcoords="offset points", fontsize=7, color="0.3")
     ax.set_xlabel("missing rate (%)"), ax.set_ylabel(metric), ax.set_title(title)
+    if ylim is None and metric == "accuracy" and not paper:
+        ylim = (0, 1)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
     return ax
 
 
-def plot_per_class(values, class_names: Sequence[str], ax=None, title: str = "", ylim=(0, 1)):
-    """Bar chart of a per-class quantity (e.g. accuracy)."""
+def plot_per_class(values, class_names: Sequence[str], ax=None, title: str = "", ylim=(0, 1),
+                   ylabel: str = "accuracy", errors=None):
+    """Bar chart of a per-class quantity (e.g. accuracy); ``errors`` ``(2, K)`` below/above each bar
+    (an interval over seeds) are drawn as error bars."""
     ax = ax or plt.subplots(figsize=(4, 2.8))[1]
-    ax.bar(range(len(values)), values, color="#2b6cb0")
+    ax.bar(range(len(values)), values, color="#2b6cb0", yerr=errors, capsize=2 if errors is not None else 0)
     ax.set_xticks(range(len(values)), class_names, rotation=45, fontsize=8)
-    ax.set_ylim(*ylim), ax.set_title(title, fontsize=10)
+    ax.set_ylim(*ylim), ax.set_title(title, fontsize=10), ax.set_ylabel(ylabel, fontsize=8)
     return ax
 
 

@@ -6,7 +6,6 @@ Used by ``python -m rmm_lib`` and by the book's "Reproducing the papers" page: a
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import platform
@@ -18,6 +17,8 @@ from pathlib import Path
 import torch
 
 from .context import TableSpec, build_context
+from .distributed import barrier, is_main_process, world_size
+from .records import code_hash  # noqa: F401  (re-exported: rmm_lib.reproduce.code_hash)
 
 RESULT = "result.json"
 TABLE = "table.md"
@@ -64,15 +65,6 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def code_hash() -> str:
-    """sha256 (first 12 hex digits) of every ``rmm_lib`` source file: which code wrote a record."""
-    root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
 def run_table(spec: TableSpec, splits: dict, profile, *, device: str = "cpu", out_dir="runs", seed: int = 0,
               train: dict | None = None, model: dict | None = None, table: dict | None = None,
               max_steps: int | None = None, pretrained: bool = True, reduced: bool = False, resume: bool = False,
@@ -108,14 +100,21 @@ def run_table(spec: TableSpec, splits: dict, profile, *, device: str = "cpu", ou
         "provenance": {"code_hash": code_hash(), "command": command_line or command(spec)},
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
                         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        **({"processes": world_size()} if world_size() > 1 else {}),  # torchrun: wall_s is on this many GPUs
     }
+    if is_main_process():  # under torchrun every rank computed the same record; one writes it
+        _write_result(out, spec, record, ours, smoke)
+    barrier()
+    return record
+
+
+def _write_result(out: Path, spec: TableSpec, record: dict, ours: dict, smoke: bool) -> None:
     tmp = out / (RESULT + ".tmp")
     tmp.write_text(json.dumps(record, indent=1, default=str))
     tmp.replace(out / RESULT)
     title = f"# {spec.key}: {spec.title}\n\n" + ("*Smoke run (random or reduced weights, few steps): not a result.*\n\n"
                                                  if smoke else "")
     (out / TABLE).write_text(title + markdown_table(spec, ours))
-    return record
 
 
 def load_record(key: str, out_dir="runs") -> dict | None:
@@ -149,7 +148,9 @@ def _measured(spec: TableSpec, record: dict | None) -> str | None:
         return f"{format_minutes(spec.gpu_minutes)} (measured)"
     gpu = ((record or {}).get("environment") or {}).get("gpu")
     if gpu and not record.get("resumed") and record.get("wall_s") is not None:
-        return f"{format_minutes(record['wall_s'] / 60)} (measured, {gpu})"
+        processes = record.get("processes", 1)  # a torchrun run: GPU time is wall time x GPUs
+        where = gpu if processes == 1 else f"{processes} x {gpu}"
+        return f"{format_minutes(record['wall_s'] * processes / 60)} (measured, {where})"
     return None
 
 
@@ -253,13 +254,19 @@ def paper_section(paper: str, specs, runs_dir="runs", datasets_page: str = "../b
     return "\n".join(lines)
 
 
+#: The page's one line on running a table on several GPUs.
+SEVERAL_GPUS = ("**Several GPUs**: `torchrun --nproc_per_node N -m rmm_lib run KEY ...` runs the same table "
+                "data-parallel, one process per GPU (PyTorch DDP; `batch_size` stays the batch of one step, split "
+                "over the GPUs); `scripts/slurm_torchrun.sh` is an example SLURM job.")
+
+
 def reproduction_page(specs: dict, runs_dir="runs", datasets_page: str = "../book/datasets.md",
                       anchors: bool = False) -> str:
     """Every registered spec, once, grouped by paper (TRML, MLA, CMPT, then any other)."""
     from .estimates import describe
 
     papers = list(dict.fromkeys(["trml", "mla", "cmpt"] + sorted({s.paper for s in specs.values()})))
-    blocks = [describe(), ""]
+    blocks = [describe(), "", SEVERAL_GPUS, ""]
     for paper in papers:
         block = paper_section(paper, [s for s in specs.values() if s.paper == paper], runs_dir, datasets_page,
                               anchors)

@@ -9,6 +9,13 @@ differently subclass :class:`rmm_lib.hooks.TrainingHooks` and override its hooks
 The trainer picks the device (CUDA, MPS, CPU), uses mixed precision on CUDA, seeds everything,
 shows tqdm bars (``progress=False`` or ``RMM_PROGRESS=0`` to silence), stops early on the
 validation metric, saves a checkpoint every epoch that resumes exactly, and writes a JSON record.
+
+Several processes (``torchrun --nproc_per_node N``, see :mod:`rmm_lib.distributed`): the model is
+trained data-parallel under PyTorch's DDP. ``batch_size`` stays the batch of one optimiser step,
+split evenly over the processes; each epoch's permutation is the one-process permutation, rank
+``r`` taking every ``N``-th sample of it (``DistributedSampler``), so the shards of a step together
+are the one-process batch. Evaluation splits whole batches over the ranks and gathers every output,
+so metrics are over the whole set. Only rank 0 writes checkpoints and records.
 """
 from __future__ import annotations
 
@@ -21,8 +28,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from torch.utils.data import BatchSampler, DistributedSampler, SequentialSampler
 from tqdm.auto import tqdm
 
+from .distributed import barrier, gather_objects, is_main_process, rank, world_size, wrap_data_parallel
 from .hooks import HOOK_NAMES, TrainingHooks
 from .losses import task_loss  # noqa: F401  (re-exported: rmm_lib.train.task_loss)
 from .metrics import MONITOR, task_metrics
@@ -122,7 +131,9 @@ class Trainer:
         self.device = select_device(self.config.device)
         seed_everything(self.config.seed)
         self.model = model.to(self.device)
-        self.progress = progress_enabled(progress)
+        self.processes = world_size()
+        self._check_batch_split()
+        self.progress = progress_enabled(progress) and is_main_process()
         self.optimizer = self._make_optimizer()
         self.scheduler = self._make_scheduler()
         self.use_amp = self.config.amp and self.device.type == "cuda"
@@ -139,8 +150,25 @@ class Trainer:
         self.best_state: dict | None = None
         self.bad_epochs = 0
         self.timings = {"train_seconds": 0.0, "train_samples": 0}
+        # several processes: every training step runs through DDP (see _TrainingStepModule)
+        self._data_parallel = self._wrap_data_parallel() if self.processes > 1 else None
 
     # ------------------------------------------------------------------ set-up
+    def _check_batch_split(self) -> None:
+        if self.config.batch_size % self.processes:
+            raise ValueError(
+                f"TrainConfig.batch_size={self.config.batch_size} is the batch of one optimiser step over all "
+                f"{self.processes} processes, so it must be a multiple of {self.processes} (each process takes "
+                f"batch_size / {self.processes}). Pass e.g. batch_size="
+                f"{max(1, round(self.config.batch_size / self.processes)) * self.processes}.")
+
+    def _wrap_data_parallel(self):
+        """The training step in DDP. A step may leave parameters out of its graph (MLA's one-modality
+        steps, a modality absent from a rank's shard), so DDP looks for them after every forward
+        unless the model sets ``unused_parameters = False`` (see :class:`~rmm_lib.hooks.TrainingHooks`)."""
+        step_module = _TrainingStepModule(self.model, self.hooks.training_step)
+        return wrap_data_parallel(step_module, bool(getattr(self.model, "unused_parameters", True)))
+
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -189,7 +217,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def _loss(self, batch, step: int) -> dict:
-        out = self.hooks.training_step(batch, step)
+        if self._data_parallel is None:
+            out = self.hooks.training_step(batch, step)
+        else:  # through DDP's __call__, so that backward averages the gradients over the processes
+            out = self._data_parallel(batch, step)
         if not torch.isfinite(out["loss"]):
             raise FloatingPointError(
                 f"Loss became {out['loss'].item()} at epoch {self.epoch + 1}: lower the learning rate "
@@ -199,8 +230,7 @@ class Trainer:
 
     def _train_epoch(self, train) -> dict:
         self.model.train()
-        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + self.epoch)
-        loader = train.loader(self.config.batch_size, shuffle=True, generator=generator)
+        loader = self._train_loader(train)
         n_steps = int(self.hooks.steps_per_batch)
         totals: dict = {}
         count = 0
@@ -228,12 +258,28 @@ class Trainer:
             bar.set_postfix(loss=totals.get("loss", 0.0) / max(count, 1))
         if self.scheduler is not None:
             self.scheduler.step()
+        if self.processes > 1:
+            totals, count = _sum_totals(gather_objects((totals, count)))
         seconds = time.perf_counter() - start
         self.timings["train_seconds"] += seconds
         self.timings["train_samples"] += count
         stats = {f"train_{k}": v / count for k, v in totals.items()}
         stats.update(epoch_seconds=seconds, samples_per_second=count / seconds)
         return stats
+
+    def _train_loader(self, train):
+        """This epoch's batches: a fresh permutation seeded by seed and epoch (replayable)."""
+        seed = self.config.seed * 100_003
+        if self.processes == 1:
+            generator = torch.Generator().manual_seed(seed + self.epoch)
+            return train.loader(self.config.batch_size, shuffle=True, generator=generator)
+        # DistributedSampler draws the same permutation (seeded with seed + epoch) and gives rank r
+        # every N-th sample of it, so the N shards of step k are the one-process batch k. When the
+        # set is not a multiple of N it repeats up to N - 1 samples, so that every rank takes the
+        # same number of steps (DDP needs that); otherwise each sample is seen once per epoch.
+        sampler = DistributedSampler(train, num_replicas=self.processes, rank=rank(), shuffle=True, seed=seed)
+        sampler.set_epoch(self.epoch)
+        return train.loader(self.config.batch_size // self.processes, sampler=sampler)
 
     def fit(self, train, val=None, epochs: int | None = None, run_dir: str | Path | None = None,
             resume: str | Path | None = None, restore_best: bool = True) -> list:
@@ -245,7 +291,7 @@ class Trainer:
         if resume is not None:
             self.load_checkpoint(resume)
         run_dir = Path(run_dir) if run_dir else None
-        if run_dir:
+        if run_dir and is_main_process():
             run_dir.mkdir(parents=True, exist_ok=True)
         while self.epoch < epochs:
             stats = self._train_epoch(train)
@@ -279,8 +325,11 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def predict(self, dataset, batch_size: int | None = None) -> dict:
-        """Model outputs over a dataset: ``{"logits": (N, K), "target": (N,...), "present": (N, M)}``."""
+        """Model outputs over a dataset: ``{"logits": (N, K), "target": (N,...), "present": (N, M)}``.
+        Several processes: every rank gets the outputs over the whole dataset (see :meth:`_predict_sharded`)."""
         self.model.eval()
+        if self.processes > 1:
+            return self._predict_sharded(dataset, batch_size or self.config.batch_size)
         logits, targets = [], []
         for batch in dataset.loader(batch_size or self.config.batch_size):
             batch = batch.to(self.device)
@@ -290,6 +339,25 @@ class Trainer:
             targets.append(_target(self.task, batch).cpu())
         return {"logits": torch.cat(logits), "target": torch.cat(targets), "present": dataset.presence}
 
+    def _predict_sharded(self, dataset, batch_size: int) -> dict:
+        """:meth:`predict` over several processes. Whole batches of the one-process order go to the
+        ranks in turn and every rank gathers all outputs: each forward sees exactly the batch it
+        sees in one process (MLA's released fusion depends on the batch), the metrics are over the
+        whole set (not one rank's shard) and equal on every rank (early stopping agrees). A batch
+        that DistributedSampler repeats to even out the ranks is counted once."""
+        batches = list(BatchSampler(SequentialSampler(range(len(dataset))), batch_size, drop_last=False))
+        outputs = {}
+        for index in DistributedSampler(batches, num_replicas=self.processes, rank=rank(), shuffle=False):
+            batch = dataset[batches[index]].to(self.device)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                out = self.model(batch)
+            outputs[index] = (out["logits"].float().cpu(), _target(self.task, batch).cpu())
+        for part in gather_objects(outputs):
+            outputs.update(part)
+        ordered = [outputs[i] for i in range(len(batches))]
+        return {"logits": torch.cat([o[0] for o in ordered]), "target": torch.cat([o[1] for o in ordered]),
+                "present": dataset.presence}
+
     def evaluate(self, dataset, batch_size: int | None = None) -> dict:
         """The task's metrics on ``dataset`` (see :func:`rmm_lib.metrics.task_metrics`)."""
         pred = self.predict(dataset, batch_size)
@@ -298,7 +366,14 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, path: str | Path) -> None:
         """Everything needed to resume exactly: weights, optimiser, scheduler, scaler, epoch,
-        early-stopping state, history and RNG states. Loadable with ``weights_only=True``."""
+        early-stopping state, history and RNG states. Loadable with ``weights_only=True``.
+
+        Several processes: every rank calls it (each rank's RNG states are gathered into the file
+        as ``rank_rng``); rank 0 alone writes, and every rank returns once the file is in place."""
+        ranks_rng = gather_objects(_rng_states()) if self.processes > 1 else None
+        if not is_main_process():
+            barrier()  # rank 0 is writing
+            return
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -316,14 +391,19 @@ class Trainer:
             "python_rng": random.getstate(),
             "config": asdict(self.config),
         }
+        if ranks_rng is not None:
+            state["rank_rng"] = ranks_rng
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
         torch.save(state, tmp)
         tmp.replace(path)  # never leave a half-written checkpoint behind
+        barrier()
 
     def load_checkpoint(self, path: str | Path) -> None:
-        """Restore a checkpoint written by :meth:`save_checkpoint` (``weights_only=True``)."""
+        """Restore a checkpoint written by :meth:`save_checkpoint` (``weights_only=True``). A
+        checkpoint of N processes resumes exactly under N processes: each rank takes back its own
+        RNG states."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"No checkpoint at {path}; train first or pass the right run_dir.")
@@ -343,10 +423,19 @@ class Trainer:
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
         self.best_state, self.bad_epochs = state["best_state"], state["bad_epochs"]
         self.history, self.timings = list(state["history"]), dict(state["timings"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-        if state["cuda_rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
-        random.setstate(_as_tuple(state["python_rng"]))
+        rng = self._own_rng_states(state)
+        torch.set_rng_state(rng["torch"].cpu())
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+        random.setstate(_as_tuple(rng["python"]))
+
+    def _own_rng_states(self, state: dict) -> dict:
+        """This rank's RNG states in a checkpoint: its own entry of ``rank_rng`` when the checkpoint
+        was written by as many processes as run now, else the ones of rank 0 (or of the one process)."""
+        ranks = state.get("rank_rng")
+        if ranks and len(ranks) == self.processes:
+            return ranks[rank()]
+        return {"torch": state["torch_rng"], "cuda": state["cuda_rng"], "python": state["python_rng"]}
 
     # ------------------------------------------------------------------ record
     def record(self, extra: dict | None = None) -> dict:
@@ -367,12 +456,15 @@ class Trainer:
             "history": self.history,
             "timings": {**self.timings, "samples_per_second": self.timings["train_samples"] / secs if secs else None},
             "versions": {"python": platform.python_version(), "torch": torch.__version__},
+            **({"processes": self.processes} if self.processes > 1 else {}),
             **(extra or {}),
         }
 
     def write_record(self, path: str | Path, extra: dict | None = None) -> dict:
+        """Write :meth:`record` as JSON (rank 0 only, under several processes) and return it."""
         record = self.record(extra)
-        Path(path).write_text(json.dumps(record, indent=2, default=str))
+        if is_main_process():
+            Path(path).write_text(json.dumps(record, indent=2, default=str))
         return record
 
 
@@ -384,6 +476,36 @@ class _DefaultHooks(TrainingHooks):
 
     def __call__(self, batch):
         return self.model(batch)
+
+
+class _TrainingStepModule(torch.nn.Module):
+    """``training_step`` as a module's forward. DDP averages the gradients of a backward only for
+    what ran through its own ``__call__``, so under several processes the trainer calls each step
+    through DDP wrapped around this module, which holds the model (hence its parameters)."""
+
+    def __init__(self, model: torch.nn.Module, training_step):
+        super().__init__()
+        self.model = model
+        self.training_step = training_step  # a bound method: not a second copy of the module
+
+    def forward(self, batch, step: int) -> dict:
+        return self.training_step(batch, step)
+
+
+def _rng_states() -> dict:
+    """This process's RNG states, as a checkpoint keeps them."""
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "python": random.getstate()}
+
+
+def _sum_totals(parts: list) -> tuple:
+    """Per-rank ``(totals, count)`` of an epoch summed over the ranks (every sample counted)."""
+    totals: dict = {}
+    for part, _ in parts:
+        for key, value in part.items():
+            totals[key] = totals.get(key, 0.0) + value
+    return totals, sum(count for _, count in parts)
 
 
 def _as_tuple(value):

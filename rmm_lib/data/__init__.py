@@ -1,5 +1,6 @@
 """Datasets: the shared data types and the embedded benchmark."""
-from .benchmark import CLASS_NAMES, MODALITIES, WordVocab, benchmark_vocab, make_benchmark, make_split
+from .benchmark import (CLASS_NAMES, MODALITIES, TESTBED, WordVocab, benchmark_vocab, make_benchmark, make_split,
+                        make_testbed)
 from .types import Batch, ModalDataset, MultimodalDataset, apply_masks, placeholder_inputs, placeholder_strings
 
 __all__ = [
@@ -11,6 +12,8 @@ __all__ = [
     "placeholder_strings",
     "make_benchmark",
     "make_split",
+    "make_testbed",
+    "TESTBED",
     "benchmark_vocab",
     "WordVocab",
     "CLASS_NAMES",

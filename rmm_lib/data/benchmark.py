@@ -25,6 +25,11 @@ papers' phenomena arise on their own:
   the others.
 * **Class-dependent reliance.** Which modality is needed depends on the category (see the table
   in :data:`CATEGORIES`).
+* **Redundancy (a knob).** With ``redundancy=r``, a share ``r`` of products carry a *brand*, one of
+  :data:`BRANDS`, drawn independently of everything else: its 4-bit code is a sticker in the photo's
+  corners and the review ends "by <brand>". The brand tells nothing about the class or the score,
+  but it is sample-level content two modalities share, so a model can tell *which* photo goes with
+  *which* review (TRML's semantic matching). ``r=0`` (no brands) leaves every draw as it was.
 """
 from __future__ import annotations
 
@@ -51,6 +56,11 @@ CATEGORIES = (
 )
 CLASS_NAMES = tuple(c[0] for c in CATEGORIES)
 
+# Constants of the generative story, shared with rmm_lib.limits (which inverts it exactly).
+SCORE_NOISE = 1.0  # std of a review's sentiment around its category's mean
+SENTIMENT_WORD_NOISE = 0.6  # std of the reviewer's choice of sentiment word around the score
+LOUDNESS = (0.6, 0.12, 0.15)  # jingle contour: level + intensity slope x z + mood slope x s x t
+
 FAMILY_WORDS = {
     "drink": ("cup", "brew", "mug", "sip", "kettle", "blend"),
     "bakery": ("loaf", "crust", "oven", "slice", "dough", "bake"),
@@ -67,6 +77,10 @@ SENTIMENT_WORDS = (
     ("great", "lovely", "delicious"),
     ("superb", "amazing", "outstanding"),
 )
+#: Brand names (redundancy); brand k's sticker code is the 4 bits of k, one per photo corner.
+BRANDS = ("alder", "aspen", "birch", "cedar", "elm", "fir", "hazel", "holly",
+          "larch", "linden", "maple", "oak", "pine", "rowan", "spruce", "willow")
+BRAND_WORD = "by"
 INTENSIFIERS = (("slightly", "somewhat"), ("quite", "really"), ("very", "extremely"))
 OPENERS = ("honestly", "well", "overall", "today", "so", "frankly")
 TEMPLATES = (
@@ -99,10 +113,13 @@ class WordVocab:
         return out
 
 
-def benchmark_vocab() -> WordVocab:
+def benchmark_vocab(brands: bool = False) -> WordVocab:
+    """The closed vocabulary of the reviews; with ``brands``, also "by" and the :data:`BRANDS`."""
     words = set()
     for group in (*FAMILY_WORDS.values(), *SENTIMENT_WORDS, *INTENSIFIERS, OPENERS):
         words.update(group)
+    if brands:
+        words.update((BRAND_WORD, *BRANDS))
     for template in TEMPLATES:
         words.update(w for w in re.findall(r"[a-z']+", re.sub(r"\{\w+\}", " ", template)))
     return WordVocab(words)
@@ -143,7 +160,7 @@ def _make_texts(labels, score, intensity, rng, topic_noise: float) -> list:
         family = CATEGORIES[c][2]
         if rng.random() < topic_noise:  # reviewers sometimes talk about something else
             family = families[rng.integers(len(families))]
-        level = int(np.clip(np.round(s + rng.normal(0, 0.6)) + 3, 0, 6))
+        level = int(np.clip(np.round(s + rng.normal(0, SENTIMENT_WORD_NOISE)) + 3, 0, 6))
         strength = int(np.clip(np.round(z + 1), 0, 2))
         texts.append(
             TEMPLATES[rng.integers(len(TEMPLATES))].format(
@@ -156,6 +173,31 @@ def _make_texts(labels, score, intensity, rng, topic_noise: float) -> list:
     return texts
 
 
+def _draw_brands(n: int, redundancy: float, seed: int, split_seed: int) -> np.ndarray:
+    """Brand of each sample (-1: unbranded). Its own random stream, so that ``redundancy`` never
+    changes the other draws of the split."""
+    rng = np.random.default_rng([seed, split_seed, 1])
+    branded = rng.random(n) < redundancy
+    return np.where(branded, rng.integers(0, len(BRANDS), size=n), -1)
+
+
+def _stick_brands(images: torch.Tensor, brands: np.ndarray, level: float = 1.0) -> torch.Tensor:
+    """Brand k's sticker: a ``level``-bright 2x2 square in corner j for each set bit j of k."""
+    size = images.shape[-1]
+    corners = ((0, 0), (0, size - 2), (size - 2, 0), (size - 2, size - 2))
+    out = images.clone()
+    for i in np.flatnonzero(brands >= 0):
+        for bit, (y, x) in enumerate(corners):
+            if (brands[i] >> bit) & 1:
+                out[i, :, y : y + 2, x : x + 2] = level
+    return out
+
+
+def brand_code(brand: int) -> tuple:
+    """The four corner bits of a brand's sticker (top-left, top-right, bottom-left, bottom-right)."""
+    return tuple((brand >> bit) & 1 for bit in range(4))
+
+
 def _make_audio(labels, score, intensity, rng, frames: int, bins: int, noise: float):
     n = len(labels)
     t = np.linspace(-1, 1, frames)
@@ -163,7 +205,8 @@ def _make_audio(labels, score, intensity, rng, frames: int, bins: int, noise: fl
     freq = np.arange(bins)
     band = np.exp(-0.5 * (freq[None, :] - pitch[:, None]) ** 2)  # (n, bins)
     # Loudness contour: rising for positive mood, falling for negative; level from intensity.
-    contour = 0.6 + 0.12 * intensity[:, None] + 0.15 * score[:, None] * t[None, :]
+    level, by_intensity, by_mood = LOUDNESS
+    contour = level + by_intensity * intensity[:, None] + by_mood * score[:, None] * t[None, :]
     onset = rng.integers(0, frames // 3, size=n)
     gate = (np.arange(frames)[None, :] >= onset[:, None]).astype(float)
     spec = (contour * gate)[:, :, None] * band[:, None, :] + noise * rng.standard_normal((n, frames, bins))
@@ -182,8 +225,12 @@ def make_split(
     frames: int = 20,
     bins: int = 16,
     text_len: int = 16,
+    redundancy: float = 0.0,
 ) -> MultimodalDataset:
-    """One split of the benchmark, deterministic from ``(seed, split)``."""
+    """One split of the benchmark, deterministic from ``(seed, split)``.
+
+    ``redundancy`` is the share of branded products (see the module docstring): their photo
+    carries the brand's sticker and their review names it."""
     n = check_count(n, "n", hint="a split needs at least one sample")
     split_seed = {"train": 0, "val": 1, "test": 2, "unlabelled": 3}.get(split) if isinstance(split, str) else None
     if split_seed is None:
@@ -191,10 +238,11 @@ def make_split(
     seed = check_seed(seed)
     options = _check_options(
         image_noise=image_noise, topic_noise=topic_noise, audio_noise=audio_noise,
-        image_size=image_size, frames=frames, bins=bins, text_len=text_len,
+        image_size=image_size, frames=frames, bins=bins, text_len=text_len, redundancy=redundancy,
     )
     image_noise, topic_noise, audio_noise = options["image_noise"], options["topic_noise"], options["audio_noise"]
     image_size, frames, bins, text_len = options["image_size"], options["frames"], options["bins"], options["text_len"]
+    redundancy = options["redundancy"]
     if pools is not None and not all(s in pools for s in ("train", "val", "test")):
         raise ValueError("pools must be the dict returned by _digit_pools(seed) (keys train, val, test); "
                          "pass pools=None to build it.")
@@ -203,17 +251,19 @@ def make_split(
     rng = np.random.default_rng([seed, split_seed])
     labels = rng.integers(0, len(CATEGORIES), size=n)
     valence = np.array([CATEGORIES[c][4] for c in labels])
-    score = np.clip(np.round(3 * (valence + rng.normal(0, 1.0, size=n))) / 3, -3, 3) + 0.0  # no -0.0
+    score = np.clip(np.round(3 * (valence + rng.normal(0, SCORE_NOISE, size=n))) / 3, -3, 3) + 0.0  # no -0.0
     intensity = rng.normal(0, 1, size=n)
     digits = np.array([CATEGORIES[c][1] for c in labels])
 
-    vocab = benchmark_vocab()
+    vocab = benchmark_vocab(brands=redundancy > 0)
     texts = _make_texts(labels, score, intensity, rng, topic_noise)
-    inputs = {
-        "image": _make_images(pool, digits, score, intensity, rng, image_size, image_noise),
-        "text": vocab.encode(texts, text_len),
-        "audio": _make_audio(labels, score, intensity, rng, frames, bins, audio_noise),
-    }
+    images = _make_images(pool, digits, score, intensity, rng, image_size, image_noise)
+    audio = _make_audio(labels, score, intensity, rng, frames, bins, audio_noise)
+    brands = _draw_brands(n, redundancy, seed, split_seed)
+    if redundancy > 0:
+        images = _stick_brands(images, brands)
+        texts = [f"{t} {BRAND_WORD} {BRANDS[b]}" if b >= 0 else t for t, b in zip(texts, brands)]
+    inputs = {"image": images, "text": vocab.encode(texts, text_len), "audio": audio}
     meta = {
         "name": "rmm-embedded-benchmark",
         "split": split,
@@ -221,6 +271,8 @@ def make_split(
         "class_names": CLASS_NAMES,
         "vocab": vocab,
         "intensity": torch.tensor(intensity, dtype=torch.float32),
+        "brand": torch.tensor(brands, dtype=torch.long),
+        "options": {**options, "seed": seed},
     }
     return MultimodalDataset(
         inputs,
@@ -240,6 +292,7 @@ _OPTIONS = {
     "frames": (3, "the jingle starts within the first third of the frames; use e.g. 20"),
     "bins": (1, "it is the number of spectrogram bins (the category tones sit at bins 1-13); use e.g. 16"),
     "text_len": (1, "it is the number of tokens kept per review; use e.g. 16"),
+    "redundancy": ("probability", "it is the share of branded products, e.g. 0.8; 0 for none"),
 }
 
 
@@ -285,3 +338,23 @@ def make_benchmark(
     if n_unlabelled:
         sizes["unlabelled"] = n_unlabelled
     return {split: make_split(n, split, seed, pools, **kwargs) for split, n in sizes.items()}
+
+
+#: The book's one testbed: every quick-profile chapter draws the benchmark with these options (and
+#: the quick profile's split sizes). Redundancy 0.8: four in five products carry a brand, enough for
+#: a sample's own partner to be found well above chance (see rmm_lib.limits.retrieval_limit).
+TESTBED = {"redundancy": 0.8}
+
+
+def make_testbed(n_train: int, n_val: int, n_test: int, seed: int = 0, **kwargs) -> dict:
+    """:func:`make_benchmark` with the :data:`TESTBED` options (``kwargs`` override them)."""
+    return make_benchmark(n_train, n_val, n_test, seed=seed, **{**TESTBED, **kwargs})
+
+
+def default_options() -> dict:
+    """The generation options :func:`make_split` uses when none are given (records keep them, so a
+    changed default makes a record stale)."""
+    import inspect
+
+    params = inspect.signature(make_split).parameters
+    return {name: params[name].default for name in _OPTIONS}

@@ -8,6 +8,10 @@ is simply not found (``FeatureCache.prune`` deletes entries not used since a giv
 
 Entry layout: ``<cache>/<key hash>/key.json`` (the key in words), ``features.npy`` (one row per
 sample of the split file, memory-mapped) and ``done.npy`` (which rows hold features).
+
+Several processes (torchrun): each rank encodes its share of the missing rows into a file of its
+own (``part-<rank>.npz``), rank 0 alone merges them into the entry, and every rank then reads it;
+no two processes ever write one file.
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..distributed import barrier, is_main_process, rank, world_size
 
 
 def fingerprint_module(module: torch.nn.Module) -> str:
@@ -75,6 +81,8 @@ class FeatureCache:
         and are not cached: their inputs are placeholders, not data)."""
         key = self.key(encoder_name, weights_fingerprint or fingerprint_module(encoder), fingerprint_dataset(ds, modality), modality)
         path = self.entry(key)
+        if world_size() > 1:
+            return self._features_sharded(ds, modality, encoder, key, path, batch_size, device)
         path.mkdir(exist_ok=True)
         (path / "key.json").write_text(json.dumps(key, indent=1))
         rows = ds.ids.numpy().astype(np.int64)
@@ -105,6 +113,33 @@ class FeatureCache:
         out = torch.from_numpy(np.array(features[rows]))
         return out * torch.as_tensor(present).reshape(-1, *([1] * (out.dim() - 1)))
 
+    def _features_sharded(self, ds, modality: str, encoder: torch.nn.Module, key: dict, path: Path,
+                          batch_size: int, device) -> torch.Tensor:
+        """:meth:`features` under several processes: the missing rows are split over the ranks,
+        each writes its own part file, rank 0 merges them; every rank returns the same tensor."""
+        if is_main_process():
+            path.mkdir(exist_ok=True)
+            (path / "key.json").write_text(json.dumps(key, indent=1))
+        barrier()  # the entry exists, and no rank is still reading an earlier state of it
+        rows = ds.ids.numpy().astype(np.int64)
+        n_rows = int(ds._label.shape[0]) if hasattr(ds, "_label") else int(rows.max(initial=-1)) + 1
+        done = np.load(path / "done.npy") if (path / "done.npy").exists() else np.zeros(n_rows, dtype=bool)
+        present = ds.presence[:, ds.modalities.index(modality)].numpy()
+        mine = np.nonzero(present & ~done[rows])[0][rank()::world_size()]
+        if len(mine):
+            out = np.concatenate([_encode(ds, mine[s : s + batch_size], modality, encoder, device)
+                                  for s in range(0, len(mine), batch_size)])
+            np.savez(path / f"part-{rank()}.npz", rows=rows[mine], features=out)
+            self.encoded += len(mine)
+        barrier()  # every part is written
+        if is_main_process():
+            _merge_parts(path, n_rows, done)
+        barrier()  # the entry is complete
+        if not (path / "features.npy").exists():
+            raise ValueError(f"No sample of this dataset has {modality!r}; nothing to encode.")
+        out = torch.from_numpy(np.array(np.load(path / "features.npy", mmap_mode="r")[rows]))
+        return out * torch.as_tensor(present).reshape(-1, *([1] * (out.dim() - 1)))
+
     def prune(self, older_than_s: float) -> int:
         """Delete entries not written for ``older_than_s`` seconds; returns how many."""
         cutoff, removed = time.time() - older_than_s, 0
@@ -113,3 +148,32 @@ class FeatureCache:
                 shutil.rmtree(entry)
                 removed += 1
         return removed
+
+
+def _encode(ds, idx, modality: str, encoder: torch.nn.Module, device) -> np.ndarray:
+    """The encoder's (eval-mode) features of the samples ``idx`` of ``ds``."""
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        return encoder(ds[idx].inputs[modality].to(device)).float().cpu().numpy()
+    finally:
+        encoder.train(was_training)
+
+
+def _merge_parts(path: Path, n_rows: int, done: np.ndarray) -> None:
+    """Rank 0: write every rank's ``part-<rank>.npz`` into the entry's ``features.npy`` and
+    ``done.npy``, then delete the parts."""
+    parts = sorted(path.glob("part-*.npz"))
+    features = np.load(path / "features.npy", mmap_mode="r+") if (path / "features.npy").exists() else None
+    for part in parts:
+        with np.load(part) as data:
+            part_rows, values = data["rows"], data["features"]
+        if features is None:
+            features = np.lib.format.open_memmap(path / "features.npy", "w+", np.float32, (n_rows, *values.shape[1:]))
+        features[part_rows] = values
+        done[part_rows] = True
+    if features is not None:
+        features.flush()
+    np.save(path / "done.npy", done)
+    for part in parts:
+        part.unlink()

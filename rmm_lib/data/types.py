@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler, SequentialSampler
 
 from ..missing import check_presence
 
@@ -182,10 +182,13 @@ class ModalDataset(torch.utils.data.Dataset, abc.ABC):
         shuffle: bool = False,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
+        sampler: Sampler | None = None,
     ) -> DataLoader:
         """A DataLoader yielding :class:`Batch` objects. Shuffling draws from ``generator`` so a
-        run can be replayed exactly."""
-        sampler = RandomSampler(self, generator=generator) if shuffle else SequentialSampler(self)
+        run can be replayed exactly. ``sampler`` replaces both (the trainer passes a
+        ``DistributedSampler``: one rank's shard)."""
+        if sampler is None:
+            sampler = RandomSampler(self, generator=generator) if shuffle else SequentialSampler(self)
         return DataLoader(self, batch_size=None, sampler=BatchSampler(sampler, batch_size, drop_last))
 
     # shared checks, so both implementations refuse the same bad arguments with the same words

@@ -19,6 +19,10 @@ Choices where the paper is open (each one a parameter):
   modification (Zeng et al. 2019), which the paper cites, projects with ``P_{t-1}`` and updates
   ``P`` afterwards (``"owm"``). Eq. 3's ``q_t`` is written with ``P_t`` on the right-hand side;
   we read it as ``P_{t-1}`` (RLS gain), otherwise the definition is circular.
+* **Several processes** (torchrun): a step is skipped only when no rank's shard has the modality,
+  the loss is weighted by the rank's share of the step's samples and Eq. 3's ``r`` is the mean
+  over every rank, so the step equals the one-process step on the whole batch; Eq. 4 then acts on
+  the gradient DDP has already averaged.
 * **What ``P`` multiplies.** ``P`` is ``s x s`` with ``s`` the head's input size, so it acts on the
   input side of the head's weight: ``grad_W <- grad_W P``. The bias has no input side and keeps
   its plain gradient (the released code does the same).
@@ -41,11 +45,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..hooks import TrainingHooks
+from ..hooks import TrainingHooks, sum_over_ranks, world_size
 from ..losses import task_loss
 
 PROJECTION_ORDERS = ("paper", "owm")
-FUSIONS = ("entropy", "mean", "batch_entropy", "inverse_entropy")
+FUSIONS = ("entropy", "mean", "batch_entropy", "inverse_entropy", "oracle")
 VARIANTS = ("paper", "released")
 
 
@@ -133,6 +137,29 @@ def batch_fusion_weights(logits: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.softmax(e.max() - e, dim=0)
 
 
+def oracle_fusion_weights(unimodal_logits: Sequence[torch.Tensor], target: torch.Tensor, present: torch.Tensor,
+                          candidates: Sequence[torch.Tensor] = ()) -> torch.Tensor:
+    """A control, not a method: it reads the label. Per sample, of the candidate weightings -- each
+    present modality alone, equal weights over the present ones, and any ``candidates`` ``(B, M)``
+    (e.g. Eq. 7's) -- the one whose fused prediction puts the true class furthest ahead of the
+    others. Its accuracy is at least that of every candidate: the ceiling of choosing, per sample,
+    how much to trust each modality. Returns ``(B, M)``."""
+    present = present.bool()
+    eye = torch.eye(present.shape[1], device=present.device)
+    options = [torch.where(present, eye[m], 0.0) for m in range(present.shape[1])]
+    options.append(present.float() / present.float().sum(1, keepdim=True))
+    options += [c.to(present.device).float() for c in candidates]
+    margins = []
+    for weights in options:
+        fused = fuse(unimodal_logits, weights)
+        true = fused.gather(1, target.view(-1, 1)).squeeze(1)
+        rival = fused.scatter(1, target.view(-1, 1), float("-inf")).max(1).values
+        usable = (weights > 0).any(1)  # a modality absent from the sample gives no option
+        margins.append(torch.where(usable, true - rival, float("-inf")))
+    best = torch.stack(margins, 1).argmax(1)
+    return torch.stack(options, 1)[torch.arange(len(best)), best]
+
+
 def fuse(unimodal_logits: Sequence[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
     """Eq. 5: the weighted sum of the modalities' predictions. ``unimodal_logits`` holds one
     ``(B, K)`` tensor per modality; ``weights`` is ``(B, M)`` (per sample, Eq. 7) or ``(M,)``
@@ -161,7 +188,8 @@ class MLA(TrainingHooks, nn.Module):
     normalize_p: divide ``P`` by its Frobenius norm after every update (released code).
     fusion: ``"entropy"`` (per sample, Eq. 5-7; "DF" of Table 3), ``"mean"`` (equal weights over
         present modalities), ``"batch_entropy"`` (released code) or ``"inverse_entropy"`` (a
-        deliberately wrong rule that favours the *less* certain modality, for tests and the book).
+        deliberately wrong rule that favours the *less* certain modality, for tests and the book), or
+        ``"oracle"`` (a control that reads the label: :func:`oracle_fusion_weights`).
     order: the modality cycle of Eq. 1 (default: the encoders' order).
     variant: ``"paper"`` or ``"released"`` -- the latter sets ``projection=False``,
         ``normalize_p=True`` and ``fusion="batch_entropy"`` (see :func:`released_mla`).
@@ -227,6 +255,8 @@ class MLA(TrainingHooks, nn.Module):
         m = self.modality_at(int(self.iteration))
         rows = batch.has(m).nonzero().flatten()
         self.last_step = {"modality": m, "iteration": int(self.iteration), "n_samples": int(rows.numel())}
+        if world_size() > 1:
+            return self._sharded_step(batch, m, rows)
         if rows.numel() == 0:
             # Nothing of modality m in this batch: a zero loss (it touches the head only so that a
             # CUDA fp16 GradScaler has gradients to check), and the hook then clears every
@@ -235,6 +265,24 @@ class MLA(TrainingHooks, nn.Module):
         sub = batch.select(rows)
         logits, h = self.unimodal_logits(sub, m)
         return {"loss": task_loss(self.task, logits, sub), "skip": False, "feature_mean": h.detach().float().mean(0)}
+
+    def _sharded_step(self, batch, m: str, rows: torch.Tensor) -> dict:
+        """:meth:`training_step` on one rank's shard of the batch, equal to the one-process step on
+        the whole batch: the step is skipped only when no rank has modality ``m``; the loss is
+        weighted so that DDP's average over ranks is the mean over every rank's ``m`` samples
+        (shards may hold different numbers of them); Eq. 3's ``r`` is the mean over all ranks."""
+        count = sum_over_ranks(torch.tensor(float(rows.numel()), device=batch.present.device))
+        total = int(count)
+        if total == 0:
+            return {"loss": sum(p.sum() for p in self.head.parameters()) * 0.0, "skip": True}
+        if rows.numel() == 0:  # other ranks have m: take part in their step with a zero loss
+            loss, feature_sum = sum(p.sum() for p in self.head.parameters()) * 0.0, self.head.weight.new_zeros(self.dim)
+        else:
+            sub = batch.select(rows)
+            logits, h = self.unimodal_logits(sub, m)
+            loss = task_loss(self.task, logits, sub) * (rows.numel() * world_size() / total)
+            feature_sum = h.detach().float().sum(0)
+        return {"loss": loss, "skip": False, "feature_mean": sum_over_ranks(feature_sum.float()) / total}
 
     def before_optimizer_step(self, step: int, output: dict) -> None:
         """Eq. 3-4 on the shared head's weight gradient, then advance ``t``. ``output`` is this
@@ -293,6 +341,12 @@ class MLA(TrainingHooks, nn.Module):
             weights = fusion_weights(-entropy, present)
         elif self.fusion == "mean":
             weights = present.float() / present.float().sum(1, keepdim=True)
+        elif self.fusion == "oracle":  # a control: it reads the label (classification only)
+            if self.task != "classification":
+                raise ValueError("fusion='oracle' picks the modality that gives the true class the highest "
+                                 "probability, so it needs a classification task.")
+            weights = oracle_fusion_weights([logits[m] for m in self.modalities], batch.label, present,
+                                            [fusion_weights(entropy, present)])
         else:  # batch_entropy: the released code fuses every modality with one weight per batch
             w = batch_fusion_weights([logits[m] for m in self.modalities])
             weights = w.unsqueeze(0).expand(len(present), -1)

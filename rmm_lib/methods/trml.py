@@ -132,6 +132,11 @@ class TRML(TrainingHooks, nn.Module):
     """
 
     MATCHING = ("semantic", "cyclic", "none")
+    #: What stands in for a missing modality's feature: the generated virtual feature (Eq. 7-8), or
+    #: zeros -- a control, the floor of the mechanism (the head then sees the present modality only).
+    #: The generator's ceiling needs no option: the same model on complete inputs puts the true
+    #: feature where the virtual one would go.
+    SUBSTITUTES = ("virtual", "zero")
 
     def __init__(
         self,
@@ -153,9 +158,13 @@ class TRML(TrainingHooks, nn.Module):
         normalize_features: bool = True,
         freeze_encoders: bool = False,
         dropout: float = 0.1,
+        substitute: str = "virtual",
     ):
         super().__init__()
         check_rate(lam, "lam (Eq. 18 weight)")
+        if substitute not in self.SUBSTITUTES:
+            raise ValueError(f"substitute must be one of {self.SUBSTITUTES}, got {substitute!r}.")
+        self.substitute = substitute
         if not (alpha >= 0 and math.isfinite(alpha)):
             raise ValueError(f"alpha (Eq. 19 weight) must be a finite number >= 0, got {alpha}.")
         if not (temperature > 0 and math.isfinite(temperature)):
@@ -237,8 +246,10 @@ class TRML(TrainingHooks, nn.Module):
         virtual_t, virtual_v = self.v2t(x_v), self.t2v(x_t)  # Eq. 4-5
         has_t = batch.has(TEXT).unsqueeze(1)
         has_v = batch.has(VIDEO).unsqueeze(1)
-        used_t = torch.where(has_t, x_t, virtual_t)  # Eq. 8: virtual text replaces missing text
-        used_v = torch.where(has_v, x_v, virtual_v)  # Eq. 7: virtual visual replaces missing visual
+        stand_in_t, stand_in_v = ((virtual_t, virtual_v) if self.substitute == "virtual"
+                                  else (torch.zeros_like(virtual_t), torch.zeros_like(virtual_v)))
+        used_t = torch.where(has_t, x_t, stand_in_t)  # Eq. 8: virtual text replaces missing text
+        used_v = torch.where(has_v, x_v, stand_in_v)  # Eq. 7: virtual visual replaces missing visual
         fused = used_t + used_v  # Eq. 7-9
         return {
             "logits": self.head(fused),

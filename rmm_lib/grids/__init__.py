@@ -1,0 +1,18 @@
+"""The named grids of the book: configurations whose cells ``python -m rmm_lib grid NAME`` computes
+into ``results/NAME.json`` (see :mod:`rmm_lib.records`), and that the notebooks read.
+
+Each grid's configuration holds everything that decides its numbers, the benchmark's generation
+options included, so a changed default makes its record stale.
+"""
+from __future__ import annotations
+
+from ..records import Grid
+from . import intro, limits
+
+GRIDS = {g.name: g for g in (limits.GRID, intro.GRID)}
+
+
+def get_grid(name: str) -> Grid:
+    if name not in GRIDS:
+        raise KeyError(f"No grid named {name!r}; the grids are {sorted(GRIDS)}.")
+    return GRIDS[name]

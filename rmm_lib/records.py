@@ -1,0 +1,184 @@
+"""Results kept as data: grids computed cell by cell into committed JSON records.
+
+A :class:`Grid` names a configuration (everything that decides its numbers), its cells and the
+function that computes one cell. ``python -m rmm_lib grid NAME`` runs the cells a record lacks and
+writes ``results/NAME.json`` after each one, so an interrupted run resumes where it stopped. Each
+cell keeps its provenance: the hash of the ``rmm_lib`` code that computed it, package versions,
+device, wall time and the command that recomputes it.
+
+A record is **stale** when its configuration differs from the grid's: the notebooks then compute
+instead of reading it, and the tests fail until the grid is recomputed. CI also recomputes a few
+cells of every grid (``Grid.sample``) and checks that they reproduce the record within
+``Grid.tolerance``.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+#: Where committed records live: ``results/`` at the repository root.
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+_PACKAGES = ("torch", "numpy", "scipy", "scikit-learn", "open_clip_torch", "transformers", "peft")
+
+
+def code_hash() -> str:
+    """sha256 (first 12 hex digits) of every ``rmm_lib`` source file: which code wrote a record."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def versions() -> dict:
+    """Python and the versions of the packages that decide the numbers."""
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _canonical(value):
+    """JSON round trip: tuples become lists, keys strings, so configurations compare as stored."""
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One named grid. ``compute(config, cell)`` returns a JSON-ready dict of numbers for ``cell``.
+
+    ``sample``: the cells CI recomputes (a few minutes' worth); ``tolerance``: the largest absolute
+    difference, per number, that still counts as reproduced (default ``default_tolerance``)."""
+
+    name: str
+    config: dict
+    cells: tuple
+    compute: Callable[[dict, str], dict]
+    sample: tuple = ()
+    tolerance: dict = field(default_factory=dict)
+    default_tolerance: float = 1e-6
+    description: str = ""
+
+    def __post_init__(self):
+        if len(set(self.cells)) != len(self.cells):
+            raise ValueError(f"Grid {self.name!r} lists a cell twice.")
+        unknown = set(self.sample) - set(self.cells)
+        if unknown:
+            raise ValueError(f"Grid {self.name!r}: sample cells {sorted(unknown)} are not cells of the grid.")
+
+    @property
+    def command(self) -> str:
+        return f"python -m rmm_lib grid {self.name}"
+
+    def path(self, root: Path | None = None) -> Path:
+        return Path(root or RESULTS) / f"{self.name}.json"
+
+
+def load(grid: Grid, root: Path | None = None) -> dict | None:
+    """The stored record of ``grid`` (``None`` if there is none)."""
+    path = grid.path(root)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def stale_reason(grid: Grid, record: dict | None) -> str | None:
+    """Why ``record`` cannot stand for ``grid`` (``None`` when it can)."""
+    if record is None:
+        return f"no record; run `{grid.command}`"
+    if record.get("config") != _canonical(grid.config):
+        changed = sorted(k for k in set(record.get("config", {})) | set(grid.config)
+                         if record.get("config", {}).get(k) != _canonical(grid.config).get(k))
+        return f"its configuration differs from the code's in {changed}; rerun `{grid.command} --fresh`"
+    missing = [c for c in grid.cells if c not in record.get("cells", {})]
+    if missing:
+        return f"{len(missing)} of {len(grid.cells)} cells missing (e.g. {missing[0]!r}); run `{grid.command}`"
+    return None
+
+
+def _write(grid: Grid, record: dict, root: Path | None) -> None:
+    path = grid.path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)  # never a half-written record
+
+
+def compute_cell(grid: Grid, cell: str, device: str = "cpu") -> dict:
+    """Compute one cell with its provenance."""
+    start = time.perf_counter()
+    result = grid.compute(grid.config, cell)
+    return {
+        "result": _canonical(result),
+        "seconds": round(time.perf_counter() - start, 2),
+        "code_hash": code_hash(),
+        "versions": versions(),
+        "device": device,
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": f"{grid.command} --cells {cell}",
+    }
+
+
+def run(grid: Grid, cells=None, fresh: bool = False, root: Path | None = None, device: str = "cpu",
+        log=print) -> dict:
+    """Compute the cells of ``grid`` (all, or ``cells``) that its record lacks, writing the record
+    after each. ``fresh`` starts a new record (needed when the configuration changed), or with
+    ``cells`` recomputes just those cells (after a change of the code that computes them)."""
+    record = None if fresh and cells is None else load(grid, root)
+    if fresh and cells is not None and record is not None:
+        record["cells"] = {c: v for c, v in record["cells"].items() if c not in set(cells)}
+    if record is not None and record.get("config") != _canonical(grid.config):
+        raise ValueError(f"The record {grid.path(root)} is stale ({stale_reason(grid, record)}).")
+    record = record or {"grid": grid.name, "config": _canonical(grid.config), "description": grid.description,
+                        "command": grid.command, "cells": {}}
+    todo = list(grid.cells if cells is None else cells)
+    unknown = [c for c in todo if c not in grid.cells]
+    if unknown:
+        raise ValueError(f"Grid {grid.name!r} has no cells {unknown}; its cells are {list(grid.cells)}.")
+    for i, cell in enumerate(todo):
+        if cell in record["cells"]:
+            continue
+        record["cells"][cell] = compute_cell(grid, cell, device)
+        _write(grid, record, root)
+        log(f"[{i + 1}/{len(todo)}] {grid.name}/{cell}: {record['cells'][cell]['seconds']:.1f} s")
+    return record
+
+
+def results(grid: Grid, root: Path | None = None, log=print) -> dict:
+    """``{cell: result}`` of ``grid``: read from its record when the record is current, otherwise
+    computed here (and not written: only the command writes records). Says which it did."""
+    record = load(grid, root)
+    reason = stale_reason(grid, record)
+    if reason is None:
+        hashes = sorted({c["code_hash"] for c in record["cells"].values()})
+        log(f"{grid.name}: {len(grid.cells)} cells read from results/{grid.name}.json "
+            f"(computed by `{grid.command}`, code {', '.join(hashes)})")
+        return {c: record["cells"][c]["result"] for c in grid.cells}
+    log(f"{grid.name}: computing {len(grid.cells)} cells here ({reason})")
+    kept = record["cells"] if record and record.get("config") == _canonical(grid.config) else {}
+    return {c: kept[c]["result"] if c in kept else _canonical(grid.compute(grid.config, c)) for c in grid.cells}
+
+
+def differences(stored, recomputed, tolerance: dict, default: float, path: str = "") -> list:
+    """``[(number, stored, recomputed)]`` for every number that differs by more than its tolerance.
+    A key named in ``tolerance`` sets the tolerance of every number below it."""
+    if isinstance(stored, dict) and isinstance(recomputed, dict):
+        return [d for key in sorted(set(stored) | set(recomputed))
+                for d in (differences(stored[key], recomputed[key], tolerance, tolerance.get(key, default),
+                                      f"{path}{key}.")
+                          if key in stored and key in recomputed else [(f"{path}{key}", stored.get(key),
+                                                                         recomputed.get(key))])]
+    if isinstance(stored, list) and isinstance(recomputed, list) and len(stored) == len(recomputed):
+        return [d for i, (a, b) in enumerate(zip(stored, recomputed))
+                for d in differences(a, b, tolerance, default, f"{path}{i}.")]
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (stored, recomputed))
+    same = abs(stored - recomputed) <= default if numbers else stored == recomputed
+    return [] if same else [(path.rstrip("."), stored, recomputed)]
