@@ -262,11 +262,17 @@ def limits_table(exact: dict, estimated: dict) -> dict:
             "reader_accuracy": estimated["reader_accuracy"], "exact_text_accuracy": exact["exact_text_accuracy"]}
 
 
+#: Other names of the benchmark's modalities: TRML's video is the photo panned over a few frames.
+ALIASES = {"video": "image"}
+
+
 def limit_of(table: dict, modalities, metric: str = "accuracy") -> dict:
-    """The limit of the subset ``modalities`` (any order): the CNN-reader estimate when the photo is in
-    it, the exact value otherwise; with the perfect-reader bound as ``bound`` where they differ."""
-    subset = subset_name(m for m in B.MODALITIES if m in set(modalities))
-    if subset not in table["limits"]["cnn"]:
+    """The limit of the subset ``modalities`` (any order; ``video`` is the photo, :data:`ALIASES`):
+    the CNN-reader estimate when the photo is in it, the exact value otherwise; with the
+    perfect-reader bound as ``bound`` where they differ."""
+    seen = {ALIASES.get(m, m) for m in modalities}
+    subset = subset_name(m for m in B.MODALITIES if m in seen)
+    if not subset or seen - set(B.MODALITIES) or subset not in table["limits"]["cnn"]:
         raise KeyError(f"No limit for modalities {modalities!r}; the benchmark's are {list(B.MODALITIES)}.")
     estimate = table["limits"]["cnn"][subset][metric]
     exact = table["limits"]["perfect"][subset][metric]
@@ -303,3 +309,29 @@ def limits_rows(table: dict) -> dict:
     return {subset_name(subset): {"accuracy (%)": describe(limit_of(table, subset, "accuracy")),
                                   "MAE": describe(limit_of(table, subset, "mae"), 1.0, 3, better="lower")}
             for subset in SUBSETS}
+
+
+def limit_under_masks(table: dict, presence, modalities, metric: str = "accuracy") -> dict:
+    """The limit of a test set whose samples see different modality subsets (``presence``,
+    ``(N, M)`` over ``modalities``): the mean of each sample's subset limit. Its ``low``/``high``
+    average the subsets' intervals; ``bound`` (with the photo) averages the perfect-reader values.
+    A sample with no modality present would have the prior's limit; it is refused."""
+    present = np.asarray(presence, dtype=bool)
+    if present.ndim != 2 or present.shape[1] != len(modalities):
+        raise ValueError(f"presence must be (N, {len(modalities)}) over {list(modalities)}, got {present.shape}.")
+    if not present.any(1).all():
+        raise ValueError("A sample has no modality present; every protocol here keeps at least one.")
+    patterns, counts = np.unique(present, axis=0, return_counts=True)
+    weights = counts / counts.sum()
+    out = {"mean": 0.0, "low": 0.0, "high": 0.0, "bound": 0.0}
+    kinds = set()
+    for pattern, w in zip(patterns, weights):
+        entry = limit_of(table, [m for m, p in zip(modalities, pattern) if p], metric)
+        kinds.add(entry["kind"])
+        for k in ("mean", "low", "high"):
+            out[k] += w * entry[k]
+        out["bound"] += w * entry.get("bound", entry["mean"])
+    out["kind"] = "estimate" if "estimate" in kinds else "exact"
+    if out["kind"] == "exact":
+        out.pop("bound")
+    return out

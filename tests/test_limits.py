@@ -76,7 +76,8 @@ def test_limit_of_reads_the_estimate_for_the_photo_and_the_exact_value_otherwise
     assert L.limit_of(table, ["text", "image"])["bound"] == 0.83
     assert L.limit_of(table, ["audio"])["kind"] == "exact"
     with pytest.raises(KeyError, match="No limit"):
-        L.limit_of(table, ["video"])
+        L.limit_of(table, ["smell"])
+    assert L.limit_of(table, ["video", "text"]) == L.limit_of(table, ["image", "text"])  # TRML's video is the photo
 
 
 @pytest.mark.parametrize("redundancy", [0.0, 0.5, 0.8, 1.0])
@@ -109,3 +110,16 @@ def test_redundancy_adds_a_brand_and_changes_nothing_else():
         assert [int(c == 1.0) for c in corners] == list(code)
     with pytest.raises(ValueError, match="redundancy"):
         B.make_split(10, "train", redundancy=1.5)
+
+
+def test_limit_under_masks_weights_each_subset_by_its_share():
+    entry = lambda m: {"accuracy": {"mean": m, "low": m - 0.01, "high": m + 0.01}}  # noqa: E731
+    table = {"limits": {"perfect": {s: entry(0.9 if "image" in s else 0.6) for s in map(L.subset_name, L.SUBSETS)},
+                        "cnn": {s: entry(0.8 if "image" in s else 0.6) for s in map(L.subset_name, L.SUBSETS)}}}
+    presence = np.array([[1, 1, 0], [1, 0, 0], [0, 1, 0], [0, 1, 1]], bool)
+    out = L.limit_under_masks(table, presence, ("image", "text", "audio"))
+    assert out["mean"] == pytest.approx((0.8 + 0.8 + 0.6 + 0.6) / 4)
+    assert out["bound"] == pytest.approx((0.9 + 0.9 + 0.6 + 0.6) / 4) and out["kind"] == "estimate"
+    assert "bound" not in L.limit_under_masks(table, presence[2:], ("image", "text", "audio"))
+    with pytest.raises(ValueError, match="no modality"):
+        L.limit_under_masks(table, np.zeros((2, 3), bool), ("image", "text", "audio"))
