@@ -79,10 +79,11 @@ for alpha in (100.0, 1.0, 0.01):
 # %% [markdown]
 # ## P after training, and the orthogonality it buys
 #
-# We train MLA on the benchmark with `record=True`, which keeps, for every step, the cosine
-# between the head's weight update $G$ and the *previous* step's mean feature $r_{prev}$ (another
-# modality), $|G r_{prev}| / (\|G\| \, |r_{prev}|)$ -- zero means the update leaves the head's
-# output on that modality's mean feature untouched.
+# We train MLA on the book's testbed (one model seed, early stopping on validation) with
+# `record=True`, which keeps, for every training step, the cosine between the head's weight update
+# $G$ and the *previous* step's mean feature $r_{prev}$ (another modality),
+# $|G r_{prev}| / (\|G\| \, |r_{prev}|)$ -- zero means the update leaves the head's output on that
+# modality's mean feature untouched. One seed: the pictures are illustrative.
 
 # %%
 import matplotlib.pyplot as plt
@@ -92,65 +93,76 @@ from rmm_lib.plots import plot_curves, plot_histograms, plot_similarity
 from rmm_lib.recipes.mla import chapter_splits, chapter_trainer
 
 splits = chapter_splits(PROFILE, "cremad")
-train, test = splits["train"], splits["test"]
+train, val, test = splits["train"], splits["val"], splits["test"]
 mla = chapter_trainer(PROFILE, splits, "mla", record=True)
-mla.fit(train)
+mla.fit(train, val)
 P = mla.model.P.cpu()
 fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
 plot_similarity(P[:16, :16], ax=axes[0], annotate=False, title="P after training (first 16 x 16)")
 plot_curves(range(1, len(P) + 1), {"eigenvalues of P": torch.linalg.eigvalsh(P.double()).flip(0).numpy()},
-            "index", "eigenvalue", ax=axes[1])
+            "eigenvalue rank (largest first)", "eigenvalue", ax=axes[1], ylim=(0, 1.05))
 fig.tight_layout()
 
 # %%
 rec = mla.model.records
 plot_histograms({"plain gradient": [x["cos_plain"] for x in rec], "projected (Eq. 4)": [x["cos_applied"] for x in rec]},
-                bins=30, xlabel="cosine of the head update with the previous modality's mean feature", range_=(0, 1));
+                bins=30, xlabel="cosine of the head update with the previous modality's mean feature", range_=(0, 1),
+                ylabel="training steps");
 
 # %%
 # NBVAL_CHECK_OUTPUT
 eig = torch.linalg.eigvalsh(P.double())
 print(f"P symmetric: {torch.allclose(P, P.T, atol=1e-5)}, smallest eigenvalue >= 0: {bool(eig.min() > -1e-6)}")
+print(f"{len(rec)} training steps over {mla.epoch} epochs; eigenvalues of P from {eig.min():.2f} to {eig.max():.2f}")
 print(f"mean cosine with the previous modality's feature: plain {np.mean([x['cos_plain'] for x in rec]):.2f}, "
       f"projected {np.mean([x['cos_applied'] for x in rec]):.2f}")
 
 # %% [markdown]
-# $\mathbf{P}$ stays symmetric and positive semi-definite. Its spectrum falls smoothly from about
-# 1 (directions the mean features have hardly used) to nearly 0 (the directions they used most):
-# after a few hundred steps, the mean features of three modalities and many batches have touched
-# most of the $s = 32$ dimensions, some much more than others.
-# The projected updates are much closer to orthogonal to the previous modality's feature than the
-# plain gradients are -- but not exactly, because $\alpha = 1$ is not small and the previous
-# feature is the mean of a *different* batch.
+# $\mathbf{P}$ stays symmetric and positive semi-definite. After 1,139 training steps its
+# eigenvalues run from 0.00 to 0.76: every direction of the $s = 32$ has been shrunk, some removed
+# almost completely. The projected updates are much closer to orthogonal to the previous modality's
+# feature than the plain gradients are (a mean cosine of 0.05 against 0.24) -- but not exactly,
+# because $\alpha = 1$ is not small and the previous feature is the mean of a *different* batch.
 #
 # ## Forgetting, measured
 #
 # The cleanest test of the claim: train the head and the image encoder on images only, then
 # train on text only (no image sample at all, so the image encoder is frozen by construction)
 # and watch the image-only test accuracy. Whatever it loses in the second phase, it loses through
-# the shared head. We compare MLA without projection with MLA using a small $\alpha = 0.01$.
+# the shared head. We compare MLA without projection with MLA using a small $\alpha = 0.01$, each
+# with five model seeds (four epochs per phase, no epoch selection: the point is what the second
+# phase does).
 
 # %%
+from rmm_lib import stats as S
 from rmm_lib.experiments import sequential_forgetting
 
 pair = {k: v.select_modalities(["image", "text"]) for k, v in splits.items()}
-phases = (4, 4)
-forgetting = {}
-for label, kwargs in (("no projection", {"projection": False}), ("projection, alpha=0.01", {"alpha": 0.01})):
-    trainer = chapter_trainer(PROFILE, pair, "mla", **kwargs)
-    forgetting[label] = sequential_forgetting(trainer, pair["train"], pair["test"], "image", "text", phases)
-ax = plot_curves(range(1, sum(phases) + 1), forgetting, "epoch (1-4: images only, 5-8: text only)",
-                 "image-only test accuracy")
+phases, seeds = (4, 4), range(5)
+settings = {"no projection": {"projection": False}, "projection, alpha=0.01": {"alpha": 0.01}}
+forgetting = {label: np.array([sequential_forgetting(chapter_trainer(PROFILE, pair, "mla", seed=s, **kwargs),
+                                                     pair["train"], pair["test"], "image", "text", phases)
+                               for s in seeds]) for label, kwargs in settings.items()}  # (seeds, epochs)
+ax = plot_curves(range(1, sum(phases) + 1), {k: v.mean(0) for k, v in forgetting.items()},
+                 "epoch (1-4: images only, 5-8: text only)", "image-only test accuracy (mean of 5 seeds)", ylim=(0, 1))
 ax.axvline(phases[0] + 0.5, color="grey", ls=":");
 
 # %%
 # NBVAL_CHECK_OUTPUT
+loss = {}
 for label, acc in forgetting.items():
-    print(f"{label:24s} after images {acc[phases[0] - 1]:.2f} -> after text {acc[-1]:.2f}")
+    before, after = acc[:, phases[0] - 1], acc[:, -1]
+    loss[label] = before - after
+    d = S.paired_difference(after, before)
+    print(f"{label:24s} after images {S.fmt(S.mean_interval(before))} -> after text {S.fmt(S.mean_interval(after))}: "
+          f"{S.fmt_diff(d)} ({S.verdict(d)})")
+d = S.paired_difference(loss["no projection"], loss["projection, alpha=0.01"])
+print(f"forgetting without - with projection: {S.fmt_diff(d)} ({S.verdict(d)})")
 
 # %% [markdown]
-# On this benchmark the effect is small: the text phase costs the image accuracy a few points
-# without projection and nothing with it. The benchmark's modalities share one label space
-# and their mean features point in different directions, so plain updates interfere little to
-# begin with; the paper reports larger gains from the projection on its datasets (Table 3,
-# notebook 23), where the ablation on the benchmark is repeated.
+# On the testbed there is no forgetting to prevent. Without the projection the image-only accuracy
+# moves by -0.4 points [-1.9, +1.1] over four epochs of text-only training, with it by +0.4
+# [-0.7, +1.5], and the two do not differ measurably (+0.8 [-0.9, +2.6]): plain updates of the
+# head for the review hardly disturb what it learned for the photo, so the projection has nothing
+# to protect. The paper reports gains from the projection on its datasets (Table 3); notebook 23
+# repeats that ablation on the testbed, where the projection has no measurable effect either.

@@ -137,25 +137,35 @@ def plot_benchmark_samples(dataset, n: int = 4):
 
 
 # ----------------------------------------------------------------------------- added by the MLA chapter
-def plot_curves(x, curves: dict, xlabel: str = "", ylabel: str = "", ax=None, title: str = "", styles: dict | None = None):
+def plot_curves(x, curves: dict, xlabel: str = "", ylabel: str = "", ax=None, title: str = "", styles: dict | None = None,
+                ylim=None):
     """One line per entry of ``curves`` (``{label: values}``) against ``x``; ``styles`` maps a label
-    to matplotlib keyword arguments (e.g. ``{"ls": "--"}`` for paper curves)."""
+    to matplotlib keyword arguments (e.g. ``{"ls": "--"}`` for paper curves). ``ylim`` fixes the
+    axis (e.g. ``(0, 1)`` for accuracies, so that a flat curve looks flat). A curve given as
+    ``{"mean", "low", "high"}`` lists (over seeds) is drawn with its 95 % band."""
     ax = ax or plt.subplots(figsize=(5, 3.4))[1]
     for label, values in curves.items():
-        ax.plot(x, values, marker="o", ms=3, label=label, **(styles or {}).get(label, {}))
+        mean = values["mean"] if isinstance(values, dict) else values
+        line, = ax.plot(x, mean, marker="o", ms=3, label=label, **(styles or {}).get(label, {}))
+        if isinstance(values, dict):
+            ax.fill_between(x, values["low"], values["high"], color=line.get_color(), alpha=0.2, lw=0)
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
     return ax
 
 
-def plot_histograms(values: dict, bins: int = 20, ax=None, xlabel: str = "", title: str = "", range_=None):
-    """Overlaid histograms, one per entry of ``values`` (``{label: 1-D array}``)."""
+def plot_histograms(values: dict, bins: int = 20, ax=None, xlabel: str = "", title: str = "", range_=None,
+                    ylabel: str = "samples"):
+    """Overlaid histograms, one per entry of ``values`` (``{label: 1-D array}``); ``ylabel`` names
+    what is counted (samples, training steps, ...)."""
     ax = ax or plt.subplots(figsize=(5, 3.2))[1]
     for label, v in values.items():
         v = np.asarray(v.detach().cpu() if torch.is_tensor(v) else v).ravel()
         ax.hist(v, bins=bins, range=range_, alpha=0.55, label=label)
-    ax.set_xlabel(xlabel), ax.set_ylabel("samples"), ax.set_title(title)
+    ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title)
     ax.legend(fontsize=8, frameon=False)
     return ax
 

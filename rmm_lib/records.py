@@ -147,6 +147,9 @@ def run(grid: Grid, cells=None, fresh: bool = False, root: Path | None = None, d
         if cell in record["cells"]:
             continue
         record["cells"][cell] = compute_cell(grid, cell, device)
+        stored = load(grid, root)  # another process may have filled other cells meanwhile: keep them
+        if stored is not None and stored.get("config") == record["config"]:
+            record["cells"] = {**stored["cells"], **record["cells"]}
         _write(grid, record, root)
         log(f"[{i + 1}/{len(todo)}] {grid.name}/{cell}: {record['cells'][cell]['seconds']:.1f} s")
     return record

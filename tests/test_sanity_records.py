@@ -43,3 +43,84 @@ def test_every_lower_bound_is_a_reference_within_reach_of_its_limit(intro_runs, 
         limit = L.limit_of(limits_table, [m])["mean"]
         assert sanity.far_from_reference(_acc(intro_runs, f"lb:{m}"), [limit], 0.15, f"{m} only",
                                          f"the {m} limit") is None
+
+
+# ============================================================================= the MLA chapter (grid `mla`)
+from rmm_lib.grids import mla as mla_grid  # noqa: E402  (this section is the MLA chapter's own)
+
+
+@pytest.fixture(scope="module")
+def mla_runs():
+    record = records.load(mla_grid.GRID)
+    assert records.stale_reason(mla_grid.GRID, record) is None, "run `python -m rmm_lib grid mla`"
+    return mla_grid.by_model({c: v["result"] for c, v in record["cells"].items()})
+
+
+def test_no_model_of_the_mla_chapter_beats_the_limit_of_what_it_sees(mla_runs, limits_table):
+    n_test = mla_grid.CONFIG["sizes"]["n_test"]
+    for model in mla_grid.TABLE1 + ("mla:hgm-", "released"):
+        assert sanity.above_limit(_acc(mla_runs, model), L.limit_of(limits_table, MODALITIES), n_test, model) is None
+        for m in MODALITIES:
+            alone = [r["unimodal"][m] for r in mla_runs[model]]
+            assert sanity.above_limit(alone, L.limit_of(limits_table, [m]), n_test, f"{model}, {m} alone") is None
+    for rate in mla_grid.RATES:
+        limit = L.limit_under_masks(limits_table, mla_grid.test_mask(mla_grid.CONFIG, rate), MODALITIES)
+        for model in mla_grid.TABLE2:
+            assert sanity.above_limit(_acc(mla_runs, f"{model}@eta={rate}"), limit, n_test, f"{model}@{rate}") is None
+
+
+def test_the_fusion_oracle_is_not_below_the_rules_it_bounds(mla_runs):
+    # the oracle picks, per sample, among each modality alone, equal weights and Eq. 7's weights
+    for model in ("mla",) + tuple(f"mla@eta={r}" for r in mla_grid.RATES):
+        fusion = {rule: [r["fusion"][rule] for r in mla_runs[model]] for rule in ("oracle", "entropy", "mean")}
+        for rule in ("entropy", "mean"):
+            assert sanity.below(fusion["oracle"], fusion[rule], f"{model} oracle", f"{model} {rule}") is None
+            assert all(o >= f for o, f in zip(fusion["oracle"], fusion[rule])), (model, rule)
+
+
+def test_mla_fused_is_not_below_its_own_modalities_alone(mla_runs):
+    for m in MODALITIES:
+        alone = [r["unimodal"][m] for r in mla_runs["mla"]]
+        assert sanity.below(_acc(mla_runs, "mla"), alone, "MLA fused", f"MLA {m} alone") is None
+
+
+def test_mla_encoders_are_within_reach_of_the_reference_models(mla_runs, intro_runs):
+    # MLA's claim is about its encoders; one far below the same modality trained alone would make
+    # the chapter's comparisons say nothing about the method
+    for m in MODALITIES:
+        alone = [r["unimodal"][m] for r in mla_runs["mla"]]
+        assert sanity.far_from_reference(alone, _acc(intro_runs, f"lb:{m}"), 0.10, f"MLA's {m} encoder",
+                                         f"{m} alone (notebook 00)") is None
+
+
+# ----------------------------------------------------------------------------- TRML (notebook 12)
+@pytest.fixture(scope="module")
+def trml_runs():
+    from rmm_lib.grids import trml
+
+    record = records.load(trml.GRID)
+    assert records.stale_reason(trml.GRID, record) is None, "run `python -m rmm_lib grid trml`"
+    return trml.by_row({c: v["result"] for c, v in record["cells"].items()})
+
+
+def _trml(runs, method, victim, metric="accuracy", part="test", task="classification"):
+    return [r[part][metric] for r in runs[(task, method, victim)]]
+
+
+def test_trml_upper_bound_is_not_below_its_lower_bounds(trml_runs):
+    for victim in ("T->V", "V->T"):
+        assert sanity.below(_trml(trml_runs, "ub", "-"), _trml(trml_runs, "lb", victim), "UB", f"LB {victim}") is None
+        # regression: a lower MAE is better
+        ub = [-v for v in _trml(trml_runs, "ub", "-", "mae", task="regression")]
+        lb = [-v for v in _trml(trml_runs, "lb", victim, "mae", task="regression")]
+        assert sanity.below(ub, lb, "UB (-MAE)", f"LB {victim} (-MAE)") is None
+
+
+def test_trml_never_beats_the_limit_of_the_modality_it_sees(trml_runs, limits_table):
+    n_test = 600
+    for victim, sees in (("T->V", ["text"]), ("V->T", ["video"])):
+        for method in ("lb", "trml", "cyclic"):
+            assert sanity.above_limit(_trml(trml_runs, method, victim), L.limit_of(limits_table, sees), n_test,
+                                      f"{method} {victim}") is None
+    assert sanity.above_limit(_trml(trml_runs, "ub", "-"), L.limit_of(limits_table, ["text", "video"]), n_test,
+                              "UB") is None

@@ -83,14 +83,20 @@ def grid(config: dict = CONFIG, name: str = "intro") -> Grid:
 GRID = grid()
 
 
+def at_profile_scale(config: dict, profile) -> dict:
+    """A quick grid's configuration at ``profile``'s split sizes and training budget (the paper
+    profile's variant of a chapter grid: computed in the notebook, on a GPU, never recorded)."""
+    sizes = {"n_train": profile.n_train, "n_val": profile.n_val, "n_test": profile.n_test}
+    train = {**config["train"], "epochs": profile.epochs, "patience": profile.patience}
+    return {**config, "sizes": sizes, "train": train}
+
+
 def grid_for(profile) -> Grid:
     """The recorded quick grid, or (paper profile) the same grid at the profile's sizes and budget,
     computed in the notebook (a GPU run; no record)."""
     if profile.name == "quick":
         return GRID
-    sizes = {"n_train": profile.n_train, "n_val": profile.n_val, "n_test": profile.n_test}
-    train = {**CONFIG["train"], "epochs": profile.epochs, "patience": profile.patience}
-    return grid({**CONFIG, "sizes": sizes, "train": train}, name=f"intro-{profile.name}")
+    return grid(at_profile_scale(CONFIG, profile), name=f"intro-{profile.name}")
 
 
 def by_model(cells: dict) -> dict:

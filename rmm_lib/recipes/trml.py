@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.types import MultimodalDataset, apply_masks
-from ..methods.trml import TEXT, TRML, VIDEO, FoundationBaseline
+from ..methods.trml import TEXT, TRML, VIDEO, FoundationBaseline, similarity_matrix
 from ..missing import parse_victim, trml_setting_a, trml_setting_b
 from ..profiles import cache_root
 from ..train import TrainConfig, Trainer
@@ -151,12 +151,21 @@ def to_video_dataset(ds: MultimodalDataset, n_frames: int = 4, image_size: int =
 
 
 def benchmark_video_splits(n_train: int, n_val: int, n_test: int, seed: int = 0, n_unlabelled: int = 0,
-                           n_frames: int = 4, image_size: int = 32) -> dict:
-    """:func:`rmm_lib.data.make_benchmark` turned into text + video splits (quick profile)."""
+                           n_frames: int = 4, image_size: int = 32, **options) -> dict:
+    """:func:`rmm_lib.data.make_benchmark` (generation ``options`` passed on) turned into text +
+    video splits."""
     from ..data import make_benchmark
 
-    raw = make_benchmark(n_train, n_val, n_test, seed=seed, n_unlabelled=n_unlabelled)
+    raw = make_benchmark(n_train, n_val, n_test, seed=seed, n_unlabelled=n_unlabelled, **options)
     return {split: to_video_dataset(ds, n_frames, image_size) for split, ds in raw.items()}
+
+
+def testbed_video_splits(seed: int = 0, n_frames: int = 4) -> dict:
+    """The book's testbed (:data:`rmm_lib.data.TESTBED`, :data:`QUICK_SIZES`) as text + video splits,
+    with the unlabelled split the quick foundation model is pretrained on."""
+    from ..data import TESTBED
+
+    return benchmark_video_splits(**QUICK_SIZES, seed=seed, n_frames=n_frames, **TESTBED)
 
 
 def _config_key(name: str, **settings) -> str:
@@ -399,16 +408,38 @@ def collect(model: TRML, ds: MultimodalDataset, batch_size: int = 256) -> dict:
     return {k: torch.cat(v) for k, v in keys.items()}
 
 
+def own_sample_retrieval(collected: dict, batch_size: int = 64) -> dict:
+    """How often a virtual feature's most similar original (cosine) in its batch of ``batch_size``
+    consecutive samples is its own sample's -- what the semantic matching loss (Eq. 12-17) asks
+    for. ``collected`` is :func:`collect` on complete samples; chance is ``1 / batch_size``.
+    Returns the rate for the virtual text and the virtual visual feature; a last, smaller batch is
+    left out, so every rate has the same chance level."""
+    n = len(collected["x_t"]) // batch_size * batch_size
+    if n == 0:
+        raise ValueError(f"own_sample_retrieval needs at least batch_size={batch_size} samples, got "
+                         f"{len(collected['x_t'])}.")
+    rates = {}
+    for name, original, virtual in ((TEXT, "x_t", "virtual_t"), (VIDEO, "x_v", "virtual_v")):
+        hits = 0
+        for start in range(0, n, batch_size):
+            rows = slice(start, start + batch_size)
+            sim = similarity_matrix(collected[original][rows], collected[virtual][rows])  # (original, virtual)
+            hits += int((sim.argmax(0) == torch.arange(batch_size)).sum())
+        rates[name] = hits / n
+    return rates
+
+
 # ----------------------------------------------------------------------------- chapter set-up
-#: Quick-profile sizes of this chapter (smaller than the profile's so that four notebooks, each
-#: pretraining-or-loading a foundation model, stay within minutes on a CPU).
-QUICK_SIZES = {"n_train": 800, "n_val": 200, "n_test": 400, "n_unlabelled": 1500}
-#: Quick-profile training: frozen towers and cached features, so only the temporal encoder, the
-#: generators, the temperature and the head learn -- at a larger learning rate than appendix B's
-#: 5e-5 (which fine-tunes CLIP), for 8 epochs.
-QUICK_TRAIN = {"epochs": 8, "batch_size": 64, "lr": 2e-3, "patience": 3}
-#: Quick-profile training with the towers fine-tuned (notebook 12): smaller learning rate and batch.
-QUICK_FINE_TUNE = {"epochs": 8, "batch_size": 32, "lr": 1e-4, "patience": 3}
+#: Quick-profile sizes of this chapter: the book's testbed (1,200 / 300 / 600) and 1,500 unlabelled
+#: pairs to pretrain the foundation model on.
+QUICK_SIZES = {"n_train": 1200, "n_val": 300, "n_test": 600, "n_unlabelled": 1500}
+#: Quick-profile training with frozen towers and cached features (notebooks 10, 11, 13: the
+#: mechanisms), so only the temporal encoder, the generators, the temperature and the head learn --
+#: at a larger learning rate than appendix B's 5e-5; to convergence (early stopping on validation).
+QUICK_TRAIN = {"epochs": 40, "batch_size": 64, "lr": 2e-3, "patience": 5}
+#: Quick-profile training with the towers fine-tuned, as appendix B does (notebook 12's results):
+#: a larger learning rate than its 5e-5 for the small towers, to convergence.
+QUICK_FINE_TUNE = {"epochs": 30, "batch_size": 32, "lr": 3e-4, "patience": 5}
 
 
 #: Appendix B's method options: lambda 0.1 (Eq. 18) and alpha 0.5 (Eq. 19).
@@ -434,7 +465,7 @@ def prepare(profile, arch: str | None = None, seed: int = 0, n_frames: int = 4, 
             verbose: bool = True) -> dict:
     """Data and foundation model of one chapter notebook.
 
-    quick: the embedded benchmark as text + ``n_frames``-frame video (:func:`image_to_video`), and
+    quick: the book's testbed as text + ``n_frames``-frame video (:func:`image_to_video`), and
     the small open_clip model ``arch`` pretrained here on the unlabelled split (cached on disk).
     paper: ``rmm_lib.data.load_splits(dataset, profile.data_root)`` and CLIP ``ViT-B-32`` /
     ``openai`` (or ``arch`` given as ``"NAME/TAG"``), both through the same loading call.
@@ -453,8 +484,7 @@ def prepare(profile, arch: str | None = None, seed: int = 0, n_frames: int = 4, 
         description = f"{name} / {tag} (released open_clip weights)"
     else:
         set_threads(1)  # as rmm_lib.notebook.setup() sets it: also for callers that skip setup (tests)
-        splits = benchmark_video_splits(QUICK_SIZES["n_train"], QUICK_SIZES["n_val"], QUICK_SIZES["n_test"],
-                                        seed=seed, n_unlabelled=QUICK_SIZES["n_unlabelled"], n_frames=n_frames)
+        splits = testbed_video_splits(seed=seed, n_frames=n_frames)
         clip, tokenizer, description = quick_foundation(splits.pop("unlabelled"), arch or "rmm-trml-vit", seed=seed,
                                                         verbose=verbose)
     if verbose:

@@ -1,7 +1,7 @@
 """MLA's tables and figures as runnable specifications (Zhang et al., CVPR 2024).
 
 Paper numbers are transcribed exactly from the paper (Tables 1-4; App. A.4 repeats them with
-standard deviations). The same ``run`` functions serve the chapter notebook (embedded benchmark,
+standard deviations). The same ``run`` functions serve the chapter notebook (the testbed,
 quick settings) and the paper profile (real data, App. A.3 hyperparameters).
 
 * ``mla.table1_<dataset>``: complete modalities, unimodal and "Multi" accuracy of Sum, Concat,
