@@ -288,13 +288,8 @@ for r in rates:
 from rmm_lib.plots import plot_metric_curve
 
 
-def band(values_by_rate):
-    ivs = [S.mean_interval(values_by_rate[r]) for r in rates]
-    return {k: [iv[k] for iv in ivs] for k in ("mean", "low", "high")}
-
-
-plot_metric_curve(rates, {"concat, trained complete": band(complete_train),
-                          "concat, trained at the same rate": band(same_rate)},
+plot_metric_curve(rates, {"concat, trained complete": S.bands(complete_train[r] for r in rates),
+                          "concat, trained at the same rate": S.bands(same_rate[r] for r in rates)},
                   limits={"limit, all three present": L.limit_of(LIMITS, MODALITIES)["mean"]},
                   title="Concat fusion as modalities go missing (5 seeds, 95% band)");
 

@@ -116,8 +116,7 @@ else:
 
 
 def band(victim, methods):
-    ivs = [S.mean_interval(over_seeds(victim, m)) for m in methods]
-    return {k: [iv[k] for iv in ivs] for k in ("mean", "low", "high")}
+    return S.bands(over_seeds(victim, m) for m in methods)
 
 
 TAU_CELLS = [f"trmlB:tau={t}" for t in TAUS]

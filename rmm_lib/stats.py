@@ -84,3 +84,10 @@ def gap_closure(floor, learned, oracle, confidence: float = CONFIDENCE) -> dict:
     if np.all(gap > 0):
         out["fraction"] = mean_interval((learned - floor) / gap, confidence)
     return out
+
+
+def bands(values_by_x) -> dict:
+    """``{"mean", "low", "high"}`` lists, one entry per x, from the per-seed values at each x: a
+    curve with its 95 % band, as :func:`rmm_lib.plots.plot_curves` and ``plot_metric_curve`` draw it."""
+    ivs = [mean_interval(v) for v in values_by_x]
+    return {k: [iv[k] for iv in ivs] for k in ("mean", "low", "high")}

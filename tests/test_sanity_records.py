@@ -14,11 +14,17 @@ def limits_table():
     return benchmark_limits(log=lambda *_: None)
 
 
+def recorded(grid, group):
+    """A grid's committed results, grouped by ``group`` (its module's by_model / by_row); the record
+    must be current."""
+    record = records.load(grid)
+    assert records.stale_reason(grid, record) is None, f"run `{grid.command}`"
+    return group({c: v["result"] for c, v in record["cells"].items()})
+
+
 @pytest.fixture(scope="module")
 def intro_runs():
-    record = records.load(intro.GRID)
-    assert records.stale_reason(intro.GRID, record) is None, "run `python -m rmm_lib grid intro`"
-    return intro.by_model({c: v["result"] for c, v in record["cells"].items()})
+    return recorded(intro.GRID, intro.by_model)
 
 
 def _acc(runs, model):
@@ -51,9 +57,7 @@ from rmm_lib.grids import mla as mla_grid  # noqa: E402  (this section is the ML
 
 @pytest.fixture(scope="module")
 def mla_runs():
-    record = records.load(mla_grid.GRID)
-    assert records.stale_reason(mla_grid.GRID, record) is None, "run `python -m rmm_lib grid mla`"
-    return mla_grid.by_model({c: v["result"] for c, v in record["cells"].items()})
+    return recorded(mla_grid.GRID, mla_grid.by_model)
 
 
 def test_no_model_of_the_mla_chapter_beats_the_limit_of_what_it_sees(mla_runs, limits_table):
@@ -98,9 +102,7 @@ def test_mla_encoders_are_within_reach_of_the_reference_models(mla_runs, intro_r
 def trml_runs():
     from rmm_lib.grids import trml
 
-    record = records.load(trml.GRID)
-    assert records.stale_reason(trml.GRID, record) is None, "run `python -m rmm_lib grid trml`"
-    return trml.by_row({c: v["result"] for c, v in record["cells"].items()})
+    return recorded(trml.GRID, trml.by_row)
 
 
 def _trml(runs, method, victim, metric="accuracy", part="test", task="classification"):

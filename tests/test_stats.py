@@ -65,3 +65,9 @@ def test_an_upper_bound_below_its_lower_bound_is_flagged():
 def test_a_weak_chapter_encoder_is_flagged():
     assert sanity.far_from_reference([0.70, 0.72], [0.75, 0.76], 0.10, "image tower", "reference") is None
     assert "too weak" in sanity.far_from_reference([0.20, 0.30], [0.75, 0.76], 0.10, "image tower", "reference")
+
+
+def test_bands_are_the_intervals_at_each_x():
+    out = stats.bands([[0.5, 0.7], [0.6, 0.6, 0.6]])
+    assert out["mean"] == pytest.approx([0.6, 0.6])
+    assert out["low"][0] < 0.6 < out["high"][0] and out["low"][1] == out["high"][1] == 0.6
