@@ -81,12 +81,14 @@ plot_histograms({m: weights[:, j] for j, m in enumerate(test.modalities)}, bins=
 # entropy of its right and of its wrong predictions, and the mean weight Eq. 7 gives it.
 
 # %%
+from functools import partial
+
 from rmm_lib import limits as L
 from rmm_lib import stats as S
 from rmm_lib.data import MODALITIES
 from rmm_lib.grids import mla as G
 from rmm_lib.grids.limits import benchmark_limits
-from rmm_lib.records import results
+from rmm_lib.records import per_seed, results
 from rmm_lib.reporting import format_table
 
 LIMITS = benchmark_limits()
@@ -94,19 +96,8 @@ GRID = G.grid_for(PROFILE)
 runs = G.by_model(results(GRID))
 
 
-def values(model, *keys):
-    """One number per seed: ``runs[model][seed][keys[0]][keys[1]]...``."""
-    out = []
-    for r in runs[model]:
-        for k in keys:
-            r = r[k]
-        out.append(r)
-    return out
-
-
-def compare(a, b, scale=100.0, digits=1):
-    d = S.paired_difference(a, b)
-    return f"{S.fmt_diff(d, scale, digits)} ({S.verdict(d)})"
+values = partial(per_seed, runs)  # values(model, *keys): one number per seed
+compare = S.fmt_paired  # the paired difference over seeds, its interval and its verdict
 
 
 # %%

@@ -48,6 +48,8 @@ from rmm_lib.notebook import setup
 
 PROFILE = setup()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
 # %%
+from functools import partial
+
 import numpy as np
 
 from rmm_lib import limits as L
@@ -55,7 +57,7 @@ from rmm_lib import stats as S
 from rmm_lib.data import MODALITIES
 from rmm_lib.grids import intro, mla as G
 from rmm_lib.grids.limits import benchmark_limits
-from rmm_lib.records import results
+from rmm_lib.records import per_seed, results
 from rmm_lib.reporting import format_table
 from rmm_lib.tables.mla import METHODS, TABLE1, TABLE2, TABLE3
 
@@ -66,23 +68,8 @@ reference = intro.by_model(results(intro.grid_for(PROFILE)))  # notebook 00's LB
 NAMES = {name: paper for paper, name in METHODS.items()}  # rmm_lib name -> the paper's column
 
 
-def values(model, *keys):
-    """One number per seed: ``runs[model][seed][keys[0]][keys[1]]...`` (default: test accuracy)."""
-    out = []
-    for r in runs[model]:
-        for k in keys or ("test", "accuracy"):
-            r = r[k]
-        out.append(r)
-    return out
-
-
-def mean(v):
-    return S.fmt(S.mean_interval(v))
-
-
-def compare(a, b):
-    d = S.paired_difference(a, b)
-    return f"{S.fmt_diff(d)} ({S.verdict(d)})"
+values = partial(per_seed, runs)  # values(model, *keys): one number per seed (default: test accuracy)
+mean, compare = S.fmt_mean, S.fmt_paired  # mean [95 % interval]; paired difference [interval] (verdict)
 
 
 def limit(modalities):

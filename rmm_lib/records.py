@@ -170,6 +170,19 @@ def results(grid: Grid, root: Path | None = None, log=print) -> dict:
     return {c: kept[c]["result"] if c in kept else _canonical(grid.compute(grid.config, c)) for c in grid.cells}
 
 
+def per_seed(runs: dict, model: str, *keys) -> list:
+    """One number per seed from ``{model: [result per seed]}`` (a grid's ``by_model``):
+    ``result[keys[0]][keys[1]]...``, by default the test accuracy."""
+    if model not in runs:
+        raise KeyError(f"No runs of {model!r}; the grid has {sorted(runs)}.")
+    out = []
+    for result in runs[model]:
+        for key in keys or ("test", "accuracy"):
+            result = result[key]
+        out.append(result)
+    return out
+
+
 def differences(stored, recomputed, tolerance: dict, default: float, path: str = "") -> list:
     """``[(number, stored, recomputed)]`` for every number that differs by more than its tolerance.
     A key named in ``tolerance`` sets the tolerance of every number below it."""

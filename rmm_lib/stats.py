@@ -66,6 +66,18 @@ def fmt_diff(diff: dict, scale: float = 100.0, digits: int = 1) -> str:
     return f"{m:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
+def fmt_mean(values, scale: float = 100.0, digits: int = 1) -> str:
+    """:func:`fmt` of :func:`mean_interval`: ``"62.1 [60.3, 63.9]"`` from one value per seed."""
+    return fmt(mean_interval(values), scale, digits)
+
+
+def fmt_paired(a, b, scale: float = 100.0, digits: int = 1) -> str:
+    """``"+1.2 [-0.4, 2.8] (no measurable difference)"``: the paired difference ``a - b`` over seeds,
+    its interval and the words the prose uses for it (:func:`verdict`)."""
+    d = paired_difference(a, b)
+    return f"{fmt_diff(d, scale, digits)} ({verdict(d)})"
+
+
 def binomial_halfwidth(accuracy: float, n: int) -> float:
     """Half-width of the normal 95 % interval of one accuracy measured on ``n`` test samples."""
     return float(stats.norm.ppf(0.5 + CONFIDENCE / 2) * math.sqrt(accuracy * (1 - accuracy) / n))

@@ -126,3 +126,56 @@ def test_trml_never_beats_the_limit_of_the_modality_it_sees(trml_runs, limits_ta
                                       f"{method} {victim}") is None
     assert sanity.above_limit(_trml(trml_runs, "ub", "-"), L.limit_of(limits_table, ["text", "video"]), n_test,
                               "UB") is None
+
+
+# ----------------------------------------------------------------------------- CMPT (notebooks 30-33)
+@pytest.fixture(scope="module")
+def cmpt_runs():
+    from rmm_lib.grids import cmpt
+
+    return recorded(cmpt.GRID, intro.by_model)
+
+
+CMPT_SEES = {"complete": ["image", "text"], "image missing": ["text"], "text missing": ["image"]}
+
+
+def test_no_model_of_the_cmpt_chapter_beats_the_limit_of_what_it_sees(cmpt_runs, limits_table):
+    from rmm_lib.grids import cmpt
+
+    n_test = cmpt.CONFIG["sizes"]["n_test"]
+    for variant in cmpt.VARIANTS:
+        for case, sees in CMPT_SEES.items():
+            accs = [r["test"][case] for r in cmpt_runs[variant]]
+            assert sanity.above_limit(accs, L.limit_of(limits_table, sees), n_test, f"{variant}, {case}") is None
+    for m in cmpt.PAIR:
+        assert sanity.above_limit(_acc(cmpt_runs, f"alone:{m}"), L.limit_of(limits_table, [m]), n_test, m) is None
+    for train_type in cmpt.MAP_TYPES:
+        for test_type in cmpt.MAP_TYPES:
+            limit = L.limit_under_masks(limits_table, cmpt.map_test_mask(cmpt.CONFIG, test_type), cmpt.PAIR)
+            accs = [r["test"][test_type] for r in cmpt_runs[f"map:{train_type}"]]
+            assert sanity.above_limit(accs, limit, n_test, f"MAP {train_type} -> {test_type}") is None
+
+
+def test_the_proxy_oracle_is_not_below_the_learned_proxy_or_the_floor(cmpt_runs):
+    # the oracle (the missing modality's true class token in the slot) is the same model, complete
+    oracle = [r["test"]["complete"] for r in cmpt_runs["cmpt"]]
+    for case in ("image missing", "text missing"):
+        learned = [r["test"][case] for r in cmpt_runs["cmpt"]]
+        floor = [r["floor"][case] for r in cmpt_runs["cmpt"]]
+        assert sanity.below(oracle, learned, "oracle", f"learned proxy, {case}") is None
+        assert sanity.below(oracle, floor, "oracle", f"zeroed proxy, {case}") is None
+
+
+def test_the_cmpt_towers_are_within_reach_of_the_reference_models(cmpt_runs, intro_runs):
+    # issue 13: each tower alone within 10 points of notebook 00's model of that modality
+    for m in ("image", "text"):
+        assert sanity.far_from_reference(_acc(cmpt_runs, f"alone:{m}"), _acc(intro_runs, f"lb:{m}"), 0.10,
+                                         f"CMPT's {m} tower", f"{m} alone (notebook 00)") is None
+
+
+def test_complete_inputs_are_not_below_either_modality_alone(cmpt_runs):
+    for variant in ("cmpt", "dropout", "baseline"):
+        complete = [r["test"]["complete"] for r in cmpt_runs[variant]]
+        for case in ("image missing", "text missing"):
+            one = [r["test"][case] for r in cmpt_runs[variant]]
+            assert sanity.below(complete, one, f"{variant} complete", f"{variant} {case}") is None

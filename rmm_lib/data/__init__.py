@@ -1,6 +1,6 @@
 """Datasets: the shared data types and the embedded benchmark."""
-from .benchmark import (CLASS_NAMES, MODALITIES, TESTBED, WordVocab, benchmark_vocab, make_benchmark, make_split,
-                        make_testbed)
+from .benchmark import (CLASS_NAMES, MODALITIES, TESTBED, WordVocab, benchmark_vocab, digit_photos, make_benchmark,
+                        make_split, make_testbed)
 from .types import Batch, ModalDataset, MultimodalDataset, apply_masks, placeholder_inputs, placeholder_strings
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "make_split",
     "make_testbed",
     "TESTBED",
+    "digit_photos",
     "benchmark_vocab",
     "WordVocab",
     "CLASS_NAMES",

@@ -153,6 +153,23 @@ def _make_images(pool: dict, digits: np.ndarray, score, intensity, rng, size: in
     return canvas
 
 
+def digit_photos(n: int, split: str = "train", seed: int = 0, image_size: int = 16, image_noise: float = 0.2):
+    """``n`` label photos of uniformly drawn digits 0-9 from the ``split`` pool of scans, drawn as
+    :func:`make_split` draws them (shift, contrast, sensor noise; no brand sticker), with their
+    digits: ``(images (n, 1, S, S), digits (n,))``. Data to pretrain an image encoder to read
+    labels, apart from any testbed sample (its own random stream)."""
+    n = check_count(n, "n", hint="pretraining needs at least one photo")
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be train, val or test (a pool of scans), got {split!r}.")
+    options = _check_options(image_size=image_size, image_noise=image_noise)
+    rng = np.random.default_rng([check_seed(seed), 4, ("train", "val", "test").index(split)])
+    digits = rng.integers(0, 10, size=n)
+    score, intensity = rng.normal(0, 1.2, size=n), rng.normal(0, 1, size=n)
+    images = _make_images(_digit_pools(seed)[split], digits, score, intensity, rng, options["image_size"],
+                          options["image_noise"])
+    return images, torch.tensor(digits, dtype=torch.long)
+
+
 def _make_texts(labels, score, intensity, rng, topic_noise: float) -> list:
     families = list(FAMILY_WORDS)
     texts = []

@@ -134,7 +134,7 @@ class ImageTokens(nn.Module):
         if images.shape[1] == 1:
             images = images.expand(-1, 3, -1, -1)
         v = self.visual
-        x = v.conv1(images.to(v.conv1.weight.dtype)).flatten(2).transpose(1, 2)  # (B, N, d) patch tokens
+        x = v.conv1(images.to(v.class_embedding.dtype)).flatten(2).transpose(1, 2)  # (B, N, d) patch tokens
         cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)  # Eq. 1
         x = torch.cat([proxy.to(x.dtype).expand(x.shape[0], 1, -1), x], dim=1)  # Eq. 2
