@@ -158,7 +158,7 @@ print(f"chance {1 / len(test):.4f} | brand-only retriever among {len(test)}: "
 # %% [markdown]
 # Read the numbers together. The alignment loss fell by 0.51 [0.42, 0.60] in six epochs, yet the
 # image's proxy is exactly as close to the text class tokens of other samples as to its own
-# sample's (+0.001): it has moved to the *average* text class token. That is what an MSE target
+# sample's (+0.001 [-0.000, +0.003]): it has moved to the *average* text class token. That is what an MSE target
 # rewards when the image tells little about which sentence goes with it. The text's proxy is
 # measurably closer to its own sample's image class token (+0.027 [+0.021, +0.032]), but barely:
 # it picks its own sample out of 600 no more often than chance, where a retriever reading only the

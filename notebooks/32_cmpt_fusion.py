@@ -113,15 +113,13 @@ for row, value in zip(present.tolist(), fused[:, 0].tolist()):
 # NBVAL_CHECK_OUTPUT
 LIMITS = benchmark_limits()
 runs = by_model(results(G.GRID))
-sees = {"complete": ["image", "text"], "image missing": ["text"], "text missing": ["image"]}
 acc = {v: {c: [r["test"][c] for r in runs[v]] for c in G.PATTERNS} for v in ("baseline", "dropout", "cmpt")}
-rows = {name: {c: S.fmt(S.mean_interval(acc[v][c])) for c in G.PATTERNS}
+rows = {name: {c: S.fmt_mean(acc[v][c]) for c in G.PATTERNS}
         for v, name in (("baseline", "baseline (no dropout)"), ("dropout", "modality dropout"), ("cmpt", "CMPT"))}
-rows["limit"] = {c: L.describe(L.limit_of(LIMITS, sees[c])) for c in G.PATTERNS}
+rows["limit"] = {c: L.describe(L.limit_of(LIMITS, G.SEES[c])) for c in G.PATTERNS}
 print(format_table(rows, title="accuracy (%) over 5 seeds, complete training"))
 for c in G.PATTERNS:
-    d = S.paired_difference(acc["dropout"][c], acc["baseline"][c])
-    print(f"{c:13s}: modality dropout - baseline {S.fmt_diff(d)} ({S.verdict(d)})")
+    print(f"{c:13s}: modality dropout - baseline {S.fmt_paired(acc['dropout'][c], acc['baseline'][c])}")
 
 # %% [markdown]
 # Without proxies, modality dropout shows no measurable difference from the baseline in any column

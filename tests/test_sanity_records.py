@@ -136,15 +136,12 @@ def cmpt_runs():
     return recorded(cmpt.GRID, intro.by_model)
 
 
-CMPT_SEES = {"complete": ["image", "text"], "image missing": ["text"], "text missing": ["image"]}
-
-
 def test_no_model_of_the_cmpt_chapter_beats_the_limit_of_what_it_sees(cmpt_runs, limits_table):
     from rmm_lib.grids import cmpt
 
     n_test = cmpt.CONFIG["sizes"]["n_test"]
     for variant in cmpt.VARIANTS:
-        for case, sees in CMPT_SEES.items():
+        for case, sees in cmpt.SEES.items():
             accs = [r["test"][case] for r in cmpt_runs[variant]]
             assert sanity.above_limit(accs, L.limit_of(limits_table, sees), n_test, f"{variant}, {case}") is None
     for m in cmpt.PAIR:

@@ -49,6 +49,8 @@ CONFIG = {
 MODELS = VARIANTS + tuple(f"map:{t}" for t in MAP_TYPES) + tuple(f"alone:{m}" for m in PAIR)
 #: The presence patterns (image, text) every complete-training cell is scored under.
 PATTERNS = {"complete": (True, True), "image missing": (False, True), "text missing": (True, False)}
+#: What a model sees at test under each pattern: the modalities whose limit bounds it.
+SEES = {case: [m for m, present in zip(PAIR, pattern) if present] for case, pattern in PATTERNS.items()}
 
 
 def splits(config: dict = CONFIG) -> dict:
@@ -127,9 +129,7 @@ def _cell(config: dict, cell: str) -> dict:
         masks = missing.map_splits(_sizes(config), train_type, train_type, config["map_eta"], config["modalities"],
                                    seed=1 + seed)
         trainer = _fit(config, data, "cmpt", seed, {"train": masks["train"], "val": masks["val"]})
-        from ..experiments import predict_patterns
-
-        preds = predict_patterns(trainer, test, list(PATTERNS.values()))
+        preds = _pattern_scores(trainer, test)[0]
         return {"test": {t: metrics_from_patterns("classification", preds, map_test_mask(config, t))["accuracy"]
                          for t in MAP_TYPES}, **_summary(trainer)}
     if model.startswith("alone:"):
