@@ -8,7 +8,7 @@ CONSTRAINTS := requirements/constraints.txt
 export RMM_PROFILE ?= quick
 export RMM_PROGRESS ?= 0
 
-.PHONY: book test install notebooks bench clean
+.PHONY: book test install notebooks bench clean check-book
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ install: $(VENV)/.installed-book $(VENV)/.installed-test
 
 book: $(VENV)/.installed-book
 	$(BIN)/jupyter-book build . -W -n --keep-going
+
+# The built book in a real browser with no network: equations typeset, every slider dragged to both
+# ends (scripts/check_book.py; screenshots and page weights in _build/browser-check). Installs the
+# system's chromium with apt when it is missing.
+check-book: $(VENV)/.installed-browser
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
+	$(BIN)/python scripts/check_book.py
 
 # Two workers, one file each at a time (a notebook's cells share one kernel), one thread per worker:
 # on a 2-core machine two torch threads per process fight for the cores and run 10-20x slower.

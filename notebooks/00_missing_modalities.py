@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/00_missing_modalities.ipynb)
+# **[Open in Colab](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/00_missing_modalities.ipynb)** (a GPU runtime runs the `paper` profile; see the setup cell)
 #
 # # When a modality goes missing
 #
@@ -300,33 +300,33 @@ plot_metric_curve(rates, {"concat, trained complete": S.bands(complete_train[r] 
 # no mechanism that makes use of what remains -- the starting point of the three methods.
 #
 # Not every class loses alike, as the per-class view shows (mean over the five seeds, with the
-# spread of the seeds as error bars). The slider below moves through the same evaluations (run the
-# notebook to use it); the small multiples above it show every rate, for the static book.
+# spread of the seeds as error bars): every rate side by side, then the same frames behind a slider
+# that works in the rendered page. With a kernel (Colab, Jupyter), the last cell's slider
+# re-evaluates live.
 
 # %%
-from rmm_lib.plots import plot_per_class
-from rmm_lib.widgets import missing_rate_slider, static_view
+from rmm_lib.widgets import Frame, Layout, Series, Slider
 
 slider_rates = GRID.config["slider_rates"]
 
 
 def evaluate_at(rate):
     per_class = np.array([c["under_masks"][str(rate)]["per_class"] for c in runs["concat"]])
-    acc = [c["under_masks"][str(rate)]["accuracy"] for c in runs["concat"]]
-    return {"per_class": per_class.mean(0), "spread": [per_class.mean(0) - per_class.min(0),
-                                                       per_class.max(0) - per_class.mean(0)],
-            "accuracy": float(np.mean(acc))}
+    acc = np.mean([c["under_masks"][str(rate)]["accuracy"] for c in runs["concat"]])
+    mean = per_class.mean(0)
+    return Frame([Series("concat, mean over seeds", mean, error=(mean - per_class.min(0), per_class.max(0) - mean))],
+                 title=f"eta = {rate:.0%}: accuracy {acc:.2f}")
 
 
-def draw(result, ax, rate):
-    plot_per_class(result["per_class"], CLASS_NAMES, ax=ax, errors=result["spread"], ylabel="test accuracy",
-                   title=f"eta = {rate:.0%}: accuracy {result['accuracy']:.2f}")
-
-
-static_view(evaluate_at, slider_rates, draw);
+view = Slider(evaluate_at, slider_rates, Layout(x=CLASS_NAMES, x_title="class", y_title="test accuracy",
+                                                y_range=(0, 1), slider_label="missing rate eta"))
+view.small_multiples(ncols=4);
 
 # %%
-missing_rate_slider(evaluate_at, slider_rates, draw);
+view.interactive()
+
+# %% tags=["remove-output"]
+view.live();
 
 # %% [markdown]
 # ## Where this goes next

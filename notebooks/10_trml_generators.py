@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/10_trml_generators.ipynb)
+# **[Open in Colab](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/10_trml_generators.ipynb)** (a GPU runtime runs the `paper` profile; see the setup cell)
 #
 # # TRML 3.1-3.3: virtual modalities from a foundation model
 #

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/11_trml_matching.ipynb)
+# **[Open in Colab](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/11_trml_matching.ipynb)** (a GPU runtime runs the `paper` profile; see the setup cell)
 #
 # # TRML 3.4: semantic matching
 #

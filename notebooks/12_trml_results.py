@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/12_trml_results.ipynb)
+# **[Open in Colab](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/12_trml_results.ipynb)** (a GPU runtime runs the `paper` profile; see the setup cell)
 #
 # # TRML 4.1-4.2: overall results, ablations and backbones
 #

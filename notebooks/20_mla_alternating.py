@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/20_mla_alternating.ipynb)
+# **[Open in Colab](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/20_mla_alternating.ipynb)** (a GPU runtime runs the `paper` profile; see the setup cell)
 #
 # # MLA 2.1: alternating unimodal learning
 #

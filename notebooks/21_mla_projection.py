@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/21_mla_projection.ipynb)
+# **[Open in Colab](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/21_mla_projection.ipynb)** (a GPU runtime runs the `paper` profile; see the setup cell)
 #
 # # MLA 2.2: learning without modality forgetting
 #

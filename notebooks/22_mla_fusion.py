@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/22_mla_fusion.ipynb)
+# **[Open in Colab](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/22_mla_fusion.ipynb)** (a GPU runtime runs the `paper` profile; see the setup cell)
 #
 # # MLA 2.3: test-time dynamic fusion
 #

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/23_mla_experiments.ipynb)
+# **[Open in Colab](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/23_mla_experiments.ipynb)** (a GPU runtime runs the `paper` profile; see the setup cell)
 #
 # # MLA 3: the experiments, in the paper's form
 #

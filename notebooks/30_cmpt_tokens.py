@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/30_cmpt_tokens.ipynb)
+# **[Open in Colab](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/30_cmpt_tokens.ipynb)** (a GPU runtime runs the `paper` profile; see the setup cell)
 #
 # # CMPT 3.1-3.2: tokens and cross-modal proxy tokens
 #

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/32_cmpt_fusion.ipynb)
+# **[Open in Colab](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/32_cmpt_fusion.ipynb)** (a GPU runtime runs the `paper` profile; see the setup cell)
 #
 # # CMPT 3.4-3.5: gating, fusion and missing modalities in training
 #

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/33_cmpt_experiments.ipynb)
+# **[Open in Colab](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/33_cmpt_experiments.ipynb)** (a GPU runtime runs the `paper` profile; see the setup cell)
 #
 # # CMPT 4: experiments
 #
@@ -63,13 +63,13 @@ from rmm_lib.grids import cmpt as G
 from rmm_lib.grids import intro
 from rmm_lib.grids.limits import benchmark_limits
 from rmm_lib.methods.cmpt import parameter_report
-from rmm_lib.plots import plot_method_bars, plot_metric_curve, plot_per_class
+from rmm_lib.plots import plot_metric_curve, plot_per_class
 from rmm_lib.recipes.cmpt import paper_architecture
 from rmm_lib.records import per_seed, results
 from rmm_lib.reporting import format_table
 from rmm_lib.tables import get
 from rmm_lib.tables.cmpt import FIG3_GAINS, MAP_ROWS, PAPER_PARAMETERS
-from rmm_lib.widgets import missing_rate_slider, static_view
+from rmm_lib.widgets import Frame, Layout, Series, Slider
 
 LIMITS = benchmark_limits()
 runs = intro.by_model(results(G.GRID))
@@ -260,23 +260,27 @@ for case in ("image missing", "text missing"):
 #
 # ### Slider
 #
-# The static view shows every share; with a kernel, the slider re-reads the three models'
-# recorded accuracies (mean over seeds) at the share you choose.
+# The three models' recorded accuracies (mean over seeds, 95 % interval) at the share of test
+# samples without text that you choose; the sweep figure above shows the same numbers as curves.
+# It works in the rendered page; with a kernel, the last cell's slider re-reads the record live.
 
 # %%
 def evaluate(rate):
     i = rates.index(rate)
-    return {NAMES[v]: 100 * float(np.mean([s[i] for s in values(v, "sweep", "text")])) for v in G.VARIANTS}
+    ivs = [S.mean_interval([100 * s[i] for s in values(v, "sweep", "text")]) for v in G.VARIANTS]
+    mean = [iv["mean"] for iv in ivs]
+    return Frame([Series("accuracy, mean over seeds", mean, error=([m - iv["low"] for m, iv in zip(mean, ivs)],
+                                                                   [iv["high"] - m for m, iv in zip(mean, ivs)]))],
+                 title=f"text missing for {rate:.0%} of the test samples")
 
 
-def draw(result, ax, rate):
-    plot_method_bars(result, ax=ax, title=f"text missing for {rate:.0%}", ylim=(0, 100))
+view = Slider(evaluate, list(rates), Layout(x=[NAMES[v] for v in G.VARIANTS], x_title="model",
+                                            y_title="test accuracy (%)", y_range=(0, 100),
+                                            slider_label="share of test samples without text"))
+view.interactive()
 
-
-fig, _ = static_view(evaluate, rates, draw, ncols=4)
-
-# %%
-slider = missing_rate_slider(evaluate, list(rates), draw, description="share of test samples without text")
+# %% tags=["remove-output"]
+view.live();
 
 # %% [markdown]
 # ## Fig. 4: which classes gain?

@@ -25,3 +25,11 @@ def test_ci_runs_the_readme_test_command():
 def test_every_notebook_source_has_its_pair():
     for py in (ROOT / "notebooks").glob("*.py"):
         assert py.with_suffix(".ipynb").exists(), f"run: jupytext --sync {py.name}"
+
+
+def test_every_notebook_opens_with_a_colab_link_and_no_remote_image():
+    # The badge is text: a remote image would need a network to show in the offline book.
+    for py in sorted((ROOT / "notebooks").glob("*.py")):
+        first = py.read_text().split("# %% [markdown]", 1)[1].split("# %%", 1)[0]
+        assert f"https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/{py.stem}.ipynb" in first, py.name
+        assert not re.search(r"!\[[^\]]*\]\(https?://", first), f"{py.name}: a remote image in the first cell"

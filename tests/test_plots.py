@@ -5,7 +5,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from rmm_lib import missing, plots, widgets  # noqa: E402
+from rmm_lib import missing, plots  # noqa: E402
 
 
 def test_presence_panels_one_per_protocol():
@@ -25,18 +25,3 @@ def test_cosine_similarity_matrix():
     a = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     sim = plots.cosine_similarity_matrix(a, torch.tensor([[3.0, 0.0], [1.0, 1.0]]))
     assert torch.allclose(sim, torch.tensor([[1.0, 2 ** -0.5], [0.0, 2 ** -0.5]]))
-
-
-def test_static_view_evaluates_every_rate():
-    seen = []
-    fig, results = widgets.static_view(lambda r: seen.append(r) or {"v": r}, [0.0, 0.5, 0.7],
-                                       lambda res, ax, r: ax.set_title(str(res["v"])), ncols=2)
-    assert seen == [0.0, 0.5, 0.7] and len(fig.axes) == 4 and fig.axes[3].axison is False
-
-
-def test_slider_re_evaluates_when_moved():
-    pytest.importorskip("ipywidgets")
-    seen = []
-    box = widgets.missing_rate_slider(lambda r: seen.append(r) or {}, [0.1, 0.3], lambda res, ax, r: None)
-    box.children[0].value = 0.3
-    assert seen == [0.1, 0.3]
