@@ -188,6 +188,11 @@ def exact_text_accuracy(topic_noise: float = 0.25) -> float:
 def evidence_of(split, readers: dict) -> dict:
     """Per-modality log-likelihoods of a benchmark split, one entry per image reader."""
     opts = split.meta.get("options", {})
+    if opts.get("shared_traces", 1.0) != 1.0:
+        raise ValueError(f"the limits are derived for shared_traces=1 (the jingle's loudness follows the review's "
+                         f"mood), got {opts['shared_traces']}; draw the limit split with shared_traces=1. (The "
+                         "photo's contrast is ignored by its readers, so the image and image+text limits do "
+                         "not depend on it.)")
     shared = {"text": text_loglik(split.strings["text"], opts.get("topic_noise", 0.25)),
               "audio": audio_loglik(split.inputs["audio"], opts.get("audio_noise", 1.6))}
     return {name: {**shared, "image": read(split)} for name, read in readers.items()}

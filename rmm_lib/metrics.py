@@ -7,11 +7,22 @@ Sentiment scores (CMU-MOSI/MOSEI style, in [-3, 3]):
 * :func:`mae` -- mean absolute error; :func:`pearson` -- correlation.
 
 Classes: :func:`accuracy`, :func:`f1_macro`. Multi-label (MM-IMDb): :func:`multilabel_f1`.
+
+Robustness to missing modalities, over a curve of a metric against the missing rate:
+* :func:`area_under_curve` -- the curve's mean over its range of rates (trapezoid rule).
+* :func:`relative_robustness`, :func:`effective_robustness`, :func:`maxmin_normalize` --
+  MultiBench's two robustness metrics (Liang et al., "MultiBench: Multiscale Benchmarks for
+  Multimodal Representation Learning", NeurIPS 2021 Datasets and Benchmarks, Sec. 3 and its
+  ``eval_scripts/robustness.py``), followed exactly: relative robustness is the area under the
+  accuracy-versus-imperfection curve over imperfection levels 0 to 1; effective robustness is the
+  sum over levels of the accuracy above a reference curve (MultiBench: late fusion) shifted to
+  start at the method's own clean accuracy (after Taori et al. 2020); MultiBench reports both
+  min-max normalised over the methods compared.
 """
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error
+from sklearn.metrics import accuracy_score, auc, f1_score, mean_absolute_error
 
 
 def _np(x) -> np.ndarray:
@@ -111,3 +122,50 @@ def task_metrics(task: str, target, output) -> dict:
 
 #: The metric that early stopping watches per task, and whether higher is better.
 MONITOR = {"classification": ("accuracy", "max"), "regression": ("mae", "min"), "multilabel": ("f1_macro", "max")}
+
+
+def _check_curve(rates, values, name: str = "values"):
+    rates, values = np.asarray(rates, dtype=float), np.asarray(values, dtype=float)
+    if rates.ndim != 1 or len(rates) < 2:
+        raise ValueError(f"a robustness curve needs at least two rates, got {rates.tolist()}")
+    if values.shape != rates.shape:
+        raise ValueError(f"{name} has {values.size} points for {rates.size} rates; give one value per rate")
+    if not np.all(np.diff(rates) > 0):
+        raise ValueError(f"rates must increase strictly, got {rates.tolist()}")
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} contains NaN or inf: {values.tolist()}")
+    return rates, values
+
+
+def area_under_curve(rates, values) -> float:
+    """The mean of ``values`` over the range of ``rates`` (trapezoid rule, divided by the range):
+    0.7 for a method that keeps 0.7 at every rate, whatever the range."""
+    rates, values = _check_curve(rates, values)
+    return float(auc(rates, values) / (rates[-1] - rates[0]))
+
+
+def relative_robustness(rates, values) -> float:
+    """MultiBench's relative robustness: the area under accuracy against the imperfection level,
+    with levels from 0 to 1 (MultiBench's 0, 0.1, ..., 1.0; the trapezoid rule, not normalised)."""
+    rates, values = _check_curve(rates, values)
+    if rates[0] != 0 or rates[-1] != 1:
+        raise ValueError(f"relative robustness is defined over missing rates 0 to 1 (MultiBench), got "
+                         f"{rates[0]:g} to {rates[-1]:g}; use area_under_curve for another range")
+    return float(auc(rates, values))
+
+
+def effective_robustness(rates, values, reference) -> float:
+    """MultiBench's effective robustness: ``sum_i f_i - (r_i + f_0 - r_0)`` over the rates, where
+    ``f`` is the method's curve and ``r`` the reference's (MultiBench: late fusion) -- what the
+    method keeps beyond the reference once both start from the method's clean accuracy."""
+    rates, f = _check_curve(rates, values)
+    _, r = _check_curve(rates, reference, "reference")
+    return float(np.sum(f - (r + f[0] - r[0])))
+
+
+def maxmin_normalize(scores: dict) -> dict:
+    """``(s - min) / (max - min)`` over the methods compared, as MultiBench reports its robustness."""
+    values = np.asarray(list(scores.values()), dtype=float)
+    if len(values) < 2 or values.max() == values.min():
+        raise ValueError(f"min-max normalisation needs at least two different scores, got {scores}")
+    return {k: float((v - values.min()) / (values.max() - values.min())) for k, v in scores.items()}

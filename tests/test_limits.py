@@ -112,6 +112,46 @@ def test_redundancy_adds_a_brand_and_changes_nothing_else():
         B.make_split(10, "train", redundancy=1.5)
 
 
+def _within_class_correlation(ds):
+    """Pearson correlation, within categories, of the photo's contrast (its mean pixel) and the
+    intensifier strength the review names, with its 95 % interval (scipy)."""
+    from scipy.stats import pearsonr
+
+    strength = {w: i for i, words in enumerate(B.INTENSIFIERS) for w in words}
+    said = np.array([next(strength[w] for w in t.split() if w in strength) for t in ds.strings["text"]], float)
+    contrast = ds.inputs["image"].mean(dim=(1, 2, 3)).numpy().astype(float)
+    labels = ds.label.numpy()
+    centred = [np.concatenate([v[labels == c] - v[labels == c].mean() for c in range(len(B.CATEGORIES))])
+               for v in (contrast, said)]
+    result = pearsonr(*centred)
+    interval = result.confidence_interval(0.95)
+    return result.statistic, interval.low, interval.high
+
+
+def test_shared_traces_0_with_redundancy_0_leaves_nothing_sample_level_shared():
+    # measured: given the category, the photo's contrast says nothing about the review's intensity
+    shared = B.make_split(3000, "test", seed=5)
+    independent = B.make_split(3000, "test", seed=5, shared_traces=0.0)
+    r, low, high = _within_class_correlation(shared)
+    assert low > 0.2, f"the default shares the intensity: within-class r = {r:.3f} [{low:.3f}, {high:.3f}]"
+    r, low, high = _within_class_correlation(independent)
+    assert low < 0 < high, f"shared_traces=0 still shares: within-class r = {r:.3f} [{low:.3f}, {high:.3f}]"
+    assert bool(independent.meta["own_traces"]["image"].all()) and (independent.meta["brand"] == -1).all()
+    # the review, the label and the score are untouched: only the photo's and jingle's traces move
+    assert shared.strings["text"] == independent.strings["text"] and torch.equal(shared.score, independent.score)
+    half = B.make_split(3000, "test", seed=5, shared_traces=0.5).meta["own_traces"]
+    assert all(0.45 < float(half[m].float().mean()) < 0.55 for m in ("image", "audio"))
+    assert not shared.meta["own_traces"]["audio"].any()
+
+
+def test_limits_refuse_traces_they_do_not_model():
+    split = B.make_split(50, "test", seed=5, shared_traces=0.5)
+    with pytest.raises(ValueError, match="shared_traces=1"):
+        L.evidence_of(split, {"perfect": lambda s: L.perfect_reader_loglik(s.label)})
+    with pytest.raises(ValueError, match="shared_traces"):
+        B.make_split(10, "train", shared_traces=-0.1)
+
+
 def test_limit_under_masks_weights_each_subset_by_its_share():
     entry = lambda m: {"accuracy": {"mean": m, "low": m - 0.01, "high": m + 0.01}}  # noqa: E731
     table = {"limits": {"perfect": {s: entry(0.9 if "image" in s else 0.6) for s in map(L.subset_name, L.SUBSETS)},

@@ -39,3 +39,48 @@ def test_bad_predictions_are_refused():
         metrics.accuracy([0, 1, 1], [0, 1])
     with pytest.raises(ValueError, match="Unknown task"):
         metrics.task_metrics("ranking", [1], [1])
+
+
+# Robustness over a missing-rate curve (MultiBench's definitions), on hand-computed examples.
+def test_area_under_curve_is_the_mean_over_the_range():
+    from rmm_lib.metrics import area_under_curve
+
+    # trapezoids: 0.5 * (0.9 + 0.7) / 2 + 0.5 * (0.7 + 0.3) / 2 = 0.65, over a range of 1
+    assert area_under_curve([0, 0.5, 1], [0.9, 0.7, 0.3]) == pytest.approx(0.65)
+    # over 0.1 .. 0.7 a flat curve's mean is its value; uneven steps weigh by width
+    assert area_under_curve([0.1, 0.4, 0.7], [0.6, 0.6, 0.6]) == pytest.approx(0.6)
+    assert area_under_curve([0, 0.1, 1], [1.0, 0.0, 0.0]) == pytest.approx(0.05)
+
+
+def test_relative_robustness_is_multibench_area_over_levels_0_to_1():
+    from rmm_lib.metrics import relative_robustness
+
+    levels = [i / 10 for i in range(11)]
+    assert relative_robustness(levels, [0.8] * 11) == pytest.approx(0.8)
+    # MultiBench sums (f_i + f_i+1) * 0.1 / 2: a drop from 1 to 0 at the second level gives 0.05
+    assert relative_robustness(levels, [1.0] + [0.0] * 10) == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="0 to 1"):
+        relative_robustness([0, 0.5], [0.9, 0.7])
+
+
+def test_effective_robustness_is_what_is_kept_beyond_the_shifted_reference():
+    from rmm_lib.metrics import effective_robustness
+
+    # f = (0.9, 0.7, 0.3), late fusion (0.8, 0.7, 0.5) shifted to start at 0.9: (0.9, 0.8, 0.6)
+    assert effective_robustness([0, 0.5, 1], [0.9, 0.7, 0.3], [0.8, 0.7, 0.5]) == pytest.approx(-0.4)
+    # a curve parallel to the reference has effective robustness 0, whatever its clean accuracy
+    assert effective_robustness([0, 0.5, 1], [0.6, 0.5, 0.2], [0.9, 0.8, 0.5]) == pytest.approx(0.0)
+
+
+def test_maxmin_normalize_and_bad_curves_are_refused():
+    from rmm_lib.metrics import area_under_curve, maxmin_normalize
+
+    assert maxmin_normalize({"a": 0.65, "b": 0.8, "c": 0.5}) == pytest.approx({"a": 0.5, "b": 1.0, "c": 0.0})
+    with pytest.raises(ValueError, match="two different scores"):
+        maxmin_normalize({"a": 0.5, "b": 0.5})
+    with pytest.raises(ValueError, match="increase strictly"):
+        area_under_curve([0, 0.5, 0.5], [1, 1, 1])
+    with pytest.raises(ValueError, match="one value per rate"):
+        area_under_curve([0, 0.5, 1], [1, 1])
+    with pytest.raises(ValueError, match="NaN"):
+        area_under_curve([0, 1], [1, float("nan")])

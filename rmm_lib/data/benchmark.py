@@ -30,6 +30,11 @@ papers' phenomena arise on their own:
   corners and the review ends "by <brand>". The brand tells nothing about the class or the score,
   but it is sample-level content two modalities share, so a model can tell *which* photo goes with
   *which* review (TRML's semantic matching). ``r=0`` (no brands) leaves every draw as it was.
+* **Shared traces (a knob).** With ``shared_traces=q`` (default 1), the photo's contrast and the
+  jingle's loudness follow the review's own mood and intensity with probability ``q``; otherwise
+  each draws a mood and an intensity of its own from the same category. With ``q=0`` and
+  ``redundancy=0``, what a photo carries beyond its category is independent of its review given the
+  category: nothing sample-level is shared. ``q=1`` leaves every draw as it was.
 """
 from __future__ import annotations
 
@@ -198,6 +203,25 @@ def _draw_brands(n: int, redundancy: float, seed: int, split_seed: int) -> np.nd
     return np.where(branded, rng.integers(0, len(BRANDS), size=n), -1)
 
 
+def _score_given_class(labels, rng) -> np.ndarray:
+    """A sentiment score per sample: its category's mean plus annotator noise, on the 1/3 grid."""
+    valence = np.array([CATEGORIES[c][4] for c in labels])
+    return np.clip(np.round(3 * (valence + rng.normal(0, SCORE_NOISE, size=len(labels)))) / 3, -3, 3) + 0.0
+
+
+def _own_traces(labels, score, intensity, shared: float, seed: int, split_seed: int) -> dict:
+    """Mood and intensity traced in the photo and in the jingle: the review's own with probability
+    ``shared``, else a fresh draw from the same category. Its own random stream, so that
+    ``shared_traces`` never changes the other draws of the split."""
+    rng = np.random.default_rng([seed, split_seed, 2])
+    out = {}
+    for modality in ("image", "audio"):
+        own = rng.random(len(labels)) >= shared
+        fresh_score, fresh_intensity = _score_given_class(labels, rng), rng.normal(0, 1, size=len(labels))
+        out[modality] = (np.where(own, fresh_score, score), np.where(own, fresh_intensity, intensity), own)
+    return out
+
+
 def _stick_brands(images: torch.Tensor, brands: np.ndarray, level: float = 1.0) -> torch.Tensor:
     """Brand k's sticker: a ``level``-bright 2x2 square in corner j for each set bit j of k."""
     size = images.shape[-1]
@@ -243,11 +267,13 @@ def make_split(
     bins: int = 16,
     text_len: int = 16,
     redundancy: float = 0.0,
+    shared_traces: float = 1.0,
 ) -> MultimodalDataset:
     """One split of the benchmark, deterministic from ``(seed, split)``.
 
     ``redundancy`` is the share of branded products (see the module docstring): their photo
-    carries the brand's sticker and their review names it."""
+    carries the brand's sticker and their review names it. ``shared_traces`` is the chance that the
+    photo's contrast and the jingle's loudness follow the review's mood and intensity (1: always)."""
     n = check_count(n, "n", hint="a split needs at least one sample")
     split_seed = {"train": 0, "val": 1, "test": 2, "unlabelled": 3}.get(split) if isinstance(split, str) else None
     if split_seed is None:
@@ -256,6 +282,7 @@ def make_split(
     options = _check_options(
         image_noise=image_noise, topic_noise=topic_noise, audio_noise=audio_noise,
         image_size=image_size, frames=frames, bins=bins, text_len=text_len, redundancy=redundancy,
+        shared_traces=shared_traces,
     )
     image_noise, topic_noise, audio_noise = options["image_noise"], options["topic_noise"], options["audio_noise"]
     image_size, frames, bins, text_len = options["image_size"], options["frames"], options["bins"], options["text_len"]
@@ -267,15 +294,15 @@ def make_split(
     pool = pools["train" if split == "unlabelled" else split]
     rng = np.random.default_rng([seed, split_seed])
     labels = rng.integers(0, len(CATEGORIES), size=n)
-    valence = np.array([CATEGORIES[c][4] for c in labels])
-    score = np.clip(np.round(3 * (valence + rng.normal(0, SCORE_NOISE, size=n))) / 3, -3, 3) + 0.0  # no -0.0
+    score = _score_given_class(labels, rng)
     intensity = rng.normal(0, 1, size=n)
     digits = np.array([CATEGORIES[c][1] for c in labels])
 
     vocab = benchmark_vocab(brands=redundancy > 0)
     texts = _make_texts(labels, score, intensity, rng, topic_noise)
-    images = _make_images(pool, digits, score, intensity, rng, image_size, image_noise)
-    audio = _make_audio(labels, score, intensity, rng, frames, bins, audio_noise)
+    traces = _own_traces(labels, score, intensity, options["shared_traces"], seed, split_seed)
+    images = _make_images(pool, digits, *traces["image"][:2], rng, image_size, image_noise)
+    audio = _make_audio(labels, *traces["audio"][:2], rng, frames, bins, audio_noise)
     brands = _draw_brands(n, redundancy, seed, split_seed)
     if redundancy > 0:
         images = _stick_brands(images, brands)
@@ -289,6 +316,8 @@ def make_split(
         "vocab": vocab,
         "intensity": torch.tensor(intensity, dtype=torch.float32),
         "brand": torch.tensor(brands, dtype=torch.long),
+        # which samples' photo / jingle trace a mood and intensity of their own (shared_traces < 1)
+        "own_traces": {m: torch.tensor(t[2]) for m, t in traces.items()},
         "options": {**options, "seed": seed},
     }
     return MultimodalDataset(
@@ -310,6 +339,8 @@ _OPTIONS = {
     "bins": (1, "it is the number of spectrogram bins (the category tones sit at bins 1-13); use e.g. 16"),
     "text_len": (1, "it is the number of tokens kept per review; use e.g. 16"),
     "redundancy": ("probability", "it is the share of branded products, e.g. 0.8; 0 for none"),
+    "shared_traces": ("probability", "it is the chance that photo and jingle trace the review's mood and "
+                                     "intensity, e.g. 1 (always); 0 for never"),
 }
 
 
