@@ -312,10 +312,10 @@ slider_rates = GRID.config["slider_rates"]
 
 def evaluate_at(rate):
     per_class = np.array([c["under_masks"][str(rate)]["per_class"] for c in runs["concat"]])
-    acc = np.mean([c["under_masks"][str(rate)]["accuracy"] for c in runs["concat"]])
-    mean = per_class.mean(0)
-    return Frame([Series("concat, mean over seeds", mean, error=(mean - per_class.min(0), per_class.max(0) - mean))],
-                 title=f"eta = {rate:.0%}: accuracy {acc:.2f}")
+    acc = S.mean_interval([c["under_masks"][str(rate)]["accuracy"] for c in runs["concat"]])
+    spread = {"mean": per_class.mean(0), "low": per_class.min(0), "high": per_class.max(0)}
+    return Frame([Series.bars("concat: mean, seeds' spread", spread)],
+                 title=f"eta = {rate:.0%}: accuracy {S.fmt(acc, 1, 2)}")
 
 
 view = Slider(evaluate_at, slider_rates, Layout(x=CLASS_NAMES, x_title="class", y_title="test accuracy",

@@ -152,8 +152,8 @@ curve = band("V->T", KEPT_CELLS)
 
 def evaluate(kept):
     at = S.mean_interval(over_seeds("V->T", f"trmlB:kept={kept}"))
-    return Frame([Series("V->T (ours)", curve["mean"], band=(curve["low"], curve["high"]))],
-                 title=f"p = {kept:.0%}: Acc-2 {at['mean']:.1f}", marker=100 * kept)
+    return Frame([Series.line("V->T (ours), 95 % band over seeds", curve)],
+                 title=f"p = {kept:.0%}: Acc-2 {S.fmt(at, 1, 1)}", marker=100 * kept)
 
 
 view = Slider(evaluate, KEPT, Layout(x=[100 * p for p in KEPT], x_title="p, victim kept in training (%)",

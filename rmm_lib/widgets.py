@@ -39,6 +39,17 @@ class Series:
     error: tuple[Sequence[float], Sequence[float]] | None = None
     band: tuple[Sequence[float], Sequence[float]] | None = None
 
+    @classmethod
+    def bars(cls, name: str, bands: dict) -> Series:
+        """Bars at ``bands["mean"]`` with error bars to ``low``/``high`` (``rmm_lib.stats.bands``)."""
+        mean, low, high = (np.asarray(bands[k], dtype=float) for k in ("mean", "low", "high"))
+        return cls(name, mean, error=(mean - low, high - mean))
+
+    @classmethod
+    def line(cls, name: str, bands: dict) -> Series:
+        """A line at ``bands["mean"]`` in a shaded band from ``low`` to ``high`` (``rmm_lib.stats.bands``)."""
+        return cls(name, bands["mean"], band=(bands["low"], bands["high"]))
+
 
 @dataclass(frozen=True)
 class Frame:

@@ -185,7 +185,6 @@ def self_test(chrome, html: Path) -> list[str]:
     """The slider check must pass a working slider and fail one that moves without redrawing."""
     import tempfile
 
-    sys.path.insert(0, str(ROOT))
     from rmm_lib.widgets import Frame, InteractiveFigure, Layout, Series, Slider
 
     layout = Layout(x=["a", "b"], x_title="class", y_title="accuracy", y_range=(0, 1))
@@ -222,6 +221,8 @@ def main(argv=None) -> int:
     if not (args.html / "index.html").exists():
         sys.exit(f"check_book: no built book at {args.html}; run `make book` first.")
     args.out.mkdir(parents=True, exist_ok=True)
+    for old in args.out.glob("*.png"):  # screenshots of an earlier build would name sliders no longer there
+        old.unlink()
     pages = sorted(p.relative_to(args.html).as_posix() for p in args.html.rglob("*.html")
                    if p.name not in SKIP and "_static" not in p.parts and "_sources" not in p.parts)
     start = time.time()

@@ -139,8 +139,13 @@ def test_shared_traces_0_with_redundancy_0_leaves_nothing_sample_level_shared():
     assert bool(independent.meta["own_traces"]["image"].all()) and (independent.meta["brand"] == -1).all()
     # the review, the label and the score are untouched: only the photo's and jingle's traces move
     assert shared.strings["text"] == independent.strings["text"] and torch.equal(shared.score, independent.score)
-    half = B.make_split(3000, "test", seed=5, shared_traces=0.5).meta["own_traces"]
+    r_full = _within_class_correlation(shared)[0]
+    half_split = B.make_split(3000, "test", seed=5, shared_traces=0.5)
+    half = half_split.meta["own_traces"]
     assert all(0.45 < float(half[m].float().mean()) < 0.55 for m in ("image", "audio"))
+    # a mixture: half the photos trace the review, so the correlation is about half of the full one
+    r_half, low, high = _within_class_correlation(half_split)
+    assert low < 0.5 * r_full < high, f"q=0.5: r = {r_half:.3f} [{low:.3f}, {high:.3f}], q=1: {r_full:.3f}"
     assert not shared.meta["own_traces"]["audio"].any()
 
 

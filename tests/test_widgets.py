@@ -48,6 +48,14 @@ def test_a_line_with_a_band_is_drawn_as_lower_upper_and_line_with_a_marker():
     assert frame["layout"]["shapes"][0]["x0"] == 50
 
 
+def test_series_from_bands_turn_an_interval_into_error_bars_or_a_band():
+    bands = {"mean": [0.5, 0.7], "low": [0.4, 0.65], "high": [0.55, 0.9]}
+    bars = Series.bars("m", bands)
+    assert np.allclose(bars.error[0], [0.1, 0.05]) and np.allclose(bars.error[1], [0.05, 0.2])
+    line = Series.line("m", bands)
+    assert list(line.y) == [0.5, 0.7] and line.band == ([0.4, 0.65], [0.55, 0.9]) and line.error is None
+
+
 def test_the_page_html_carries_the_figure_and_loads_plotly_locally_then_from_the_cdn():
     from plotly.offline import get_plotlyjs_version
 
