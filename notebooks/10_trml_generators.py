@@ -135,7 +135,7 @@ print("test (visual absent everywhere):", R.summarize_run(run.metrics, "regressi
 
 # %% [markdown]
 # With the visual absent from every test sample, the model predicts from the text and a virtual
-# visual: MAE 0.998 and Acc-2 52.3, no better than predicting the median score for everyone (MAE
+# visual: MAE 0.968 and Acc-2 53.0, no better than predicting the median score for everyone (MAE
 # 0.96 on this test split) and far from what the review allows (MAE 0.455, notebook 00). The
 # frozen towers were pretrained contrastively on photo-review pairs, so they keep what the two
 # share -- the brand and the product family -- and little of the mood, which only the review
@@ -158,7 +158,7 @@ other = F.cosine_similarity(got["virtual_v"], got["x_v"].roll(1, 0)).mean()
 print(f"cos(virtual, own original) = {same:.2f}; cos(virtual, another sample's original) = {other:.2f}")
 
 # %% [markdown]
-# The virtual feature is much closer to its own sample's original (cosine 0.76) than to another
-# sample's (-0.01): the generator carries what is specific to the sample, on this testbed chiefly
+# The virtual feature is much closer to its own sample's original (cosine 0.74) than to another
+# sample's (0.02): the generator carries what is specific to the sample, on this testbed chiefly
 # the brand, which the photo and the review share. Notebook 11 asks how often a virtual feature
 # picks out its own original in a batch.

@@ -108,8 +108,8 @@ if QUICK:
                                                                                           "accuracy")))
 
 # %% [markdown]
-# The text tower alone reaches 58.2 [54.8, 61.6] %, the same as the reference bag-of-words model
-# (59.0), and 8.6 points below what the review allows (66.8). The gap to the limit is not the
+# The text tower alone reaches 57.5 [54.8, 60.2] %, the same as the reference bag-of-words model
+# (59.0), and 9.3 points below what the review allows (66.8). The gap to the limit is not the
 # foundation model's: the reference model, which learns its words from scratch, falls just as
 # short, so it is the price of 1,200 training samples. The video tower is the weak one: 54.7 % with
 # an interval of [38.2, 71.2] against 75.6 for the reference CNN. The per-seed line shows why the
@@ -230,7 +230,7 @@ if QUICK:
 
 # %% [markdown]
 # Classification tells the same story. TRML shows no measurable difference from LB in either
-# direction (-2.0 [-7.1, 3.0] and -0.1 [-18.1, 17.9] points; the second interval is the unstable
+# direction (-1.4 [-6.0, 3.2] and -0.1 [-18.1, 17.9] points; the second interval is the unstable
 # video tower's), and it is really below the cyclic baseline, by 1.8 and 8.6 points. No row passes
 # the limit of what it sees. The paper's Table 5 has TRML 6.1 points above LB with the visual
 # missing on MELD; here it is not above LB.

@@ -210,10 +210,9 @@ for text, truth, no_text, no_visual in PAPER_FIG9:
 
 # %% [markdown]
 # These are the frozen-feature models (one seed), whose towers lost most of the mood (notebook 10),
-# and it shows: three of the four predictions are near zero and one has the wrong sign. With the
-# text missing the V→T model predicts +0.11 and -0.50 for truths of +3 and -3 (right signs, a sixth
-# of the size at best); with the visual missing the T→V model predicts -0.18 for the very positive
-# review -- the wrong sign -- and -0.23 for the very negative one. A case study of two samples cannot
+# and it shows: all four predictions have the right sign but lie near zero. With the text missing
+# the V→T model predicts +0.10 and -0.27 for truths of +3 and -3 (a tenth of the size at best);
+# with the visual missing the T→V model predicts +0.03 and -0.07. A case study of two samples cannot
 # carry a claim either way; the paper's shows its model's direction on CMU-MOSI. The paper's four predictions also have the
 # right sign and lie within a factor of about three of its true scores (-1.356 and -0.506 for
 # -0.40; +1.501 and +0.658 for +1.80).

@@ -143,14 +143,14 @@ print(format_table(rows, title=f"accuracy (%) of each modality alone, {len(runs[
 
 # %% [markdown]
 # Joint training leaves every encoder behind what MLA gets from the same encoder: Concat's review
-# alone is 16.2 points [13.6, 18.7] below MLA's, its photo 5.5 [4.7, 6.4] and its jingle 1.9
+# alone is 16.1 points [13.6, 18.7] below MLA's, its photo 5.5 [4.6, 6.4] and its jingle 1.9
 # [0.5, 3.2], all real differences, although every encoder took exactly as many optimiser steps in
 # both models. That is modality laziness, largest for the review, and alternation removes it: no
 # MLA encoder is measurably different from the same modality trained on its own (-1.1, +0.7 and
 # -1.5 points, every interval includes zero). Whether this also lifts the *fused* accuracy depends
 # on how the unimodal predictions are combined at test time (Sec. 2.3, notebook 22). On the testbed
-# it does not: MLA's fused accuracy is not measurably different from Concat's (-0.3 [-1.5, +0.9]),
-# and both stay about nine points below the limit of all three modalities.
+# it does not: MLA's fused accuracy is not measurably different from Concat's (-0.5 [-1.5, +0.5]),
+# and both stay nine to ten points below the limit of all three modalities.
 #
 # Unpaired data need nothing special. Below, every training and validation sample keeps exactly
 # one modality, so no sample is multimodal at all; MLA still trains every encoder and the head
@@ -170,6 +170,6 @@ print(f"unpaired, all three - image alone: {compare(alone('mla@unpaired', 'multi
 # Trained without a single multimodal sample, MLA still learns every encoder and fuses them at
 # test time: with all three modalities it is 8.1 points [5.4, 10.9] above its photo alone.
 # But each encoder now sees a third of the training samples, and everything pays for it: each
-# modality alone is 6.6 to 11.6 points below paired training and the fused accuracy 9.9 [6.6,
+# modality alone is 6.6 to 11.6 points below paired training and the fused accuracy 9.8 [6.2,
 # 13.3] below, all real differences. MLA tolerates unpaired data; it does not get paired
 # accuracy from it.

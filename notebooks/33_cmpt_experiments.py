@@ -101,8 +101,8 @@ for m in ("image", "text"):
     print(f"{m}: tower - reference {compare(values(f'alone:{m}', 'test', 'accuracy'), [r['test']['accuracy'] for r in reference[f'lb:{m}']])}")
 
 # %% [markdown]
-# Both towers read their modality. The image tower pretrained here reaches 76.7 [75.8, 77.6] % on
-# the photo alone, no measurable difference from notebook 00's reference image model and 3.3 points
+# Both towers read their modality. The image tower pretrained here reaches 76.6 [75.8, 77.4] % on
+# the photo alone, no measurable difference from notebook 00's reference image model and 3.4 points
 # below the photo's limit (the random-weight one-patch tower this chapter used before scored 17-31 %).
 # MiniLM alone reaches 65.3 [64.2, 66.3] %, 6.3 points above the reference bag-of-words model and
 # 1.5 below what the review allows. So what follows is about the method, not about encoders that

@@ -68,6 +68,10 @@ MODELS = {
     "cmpt.table3": 1,
     "cmpt.table4": 1,
     "cmpt.fig3": 3,  # baseline, modality dropout, CMPT
+    # the comparison (rmm_lib.tables.compare): CMPT under each of the 10 protocols + its no-proxy
+    # control; the feature methods' heads on frozen features are charged nothing (one forward pass
+    # of the towers over the data, below one model's single epoch)
+    "compare.grid": 11,
 }
 
 #: Sample counts for datasets whose release fixes no split sizes (``DatasetInfo.splits`` None).
@@ -164,7 +168,7 @@ def encoders(spec) -> list | None:
                 item = (f"clip-vit-b-32-text@{CLIP_TEXT_TOKENS}", "full")
             else:
                 item = ("clip-vit-b-32-visual@224", "full")
-        elif spec.paper == "cmpt":  # frozen backbones + LoRA (rmm_lib.recipes.cmpt.paper_token_encoders)
+        elif spec.paper in ("cmpt", "compare"):  # frozen backbones + LoRA (rmm_lib.recipes.cmpt.paper_token_encoders)
             tokens = (getattr(spec, "model", None) or {}).get("text_max_length", CMPT_TEXT_TOKENS)
             item = {"text": (f"bert-base@{tokens}", "lora"), "audio": ("ast@1024x128", "lora")}.get(
                 m, ("clip-vit-b-16-visual@224", "lora"))

@@ -37,6 +37,24 @@ def code_hash() -> str:
     return digest.hexdigest()[:12]
 
 
+def cpu_model() -> str:
+    """The processor's model name and its widest vector instructions: float results can differ in
+    the last bits between CPUs (other kernels), and a trained model then drifts."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    isa = next((f for f in ("avx512f", "avx2", "avx") if f in flags), "")
+    return f"{model}{', ' + isa if isa else ''}"
+
+
 def versions() -> dict:
     """Python and the versions of the packages that decide the numbers."""
     out = {"python": platform.python_version()}
@@ -122,6 +140,7 @@ def compute_cell(grid: Grid, cell: str, device: str = "cpu") -> dict:
         "code_hash": code_hash(),
         "versions": versions(),
         "device": device,
+        "cpu": cpu_model(),
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": f"{grid.command} --cells {cell}",
     }

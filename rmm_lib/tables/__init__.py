@@ -14,7 +14,7 @@ import importlib
 
 from ..context import RunContext, TableSpec, build_context  # noqa: F401  (the types a table module uses)
 
-PAPERS = ("mla", "cmpt", "trml")
+PAPERS = ("mla", "cmpt", "trml", "compare")
 
 
 REGISTRY: dict[str, TableSpec] = {}

@@ -1,0 +1,172 @@
+"""The comparison (notebook 40, grid ``compare``): its protocols are the library's, every method
+trains through the one trainer on the same footing, and the regime knobs change what they say."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rmm_lib import missing, records
+from rmm_lib.grids import compare as G
+from rmm_lib.recipes import compare as R
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = {"n_train": 40, "n_val": 20, "n_test": 30}
+
+
+# ----------------------------------------------------------------------------- protocols
+def test_each_protocol_is_the_librarys_mask():
+    mods = ("image", "text")
+    sz = {"train": 40, "val": 20, "test": 30}
+    fit, tests = R.protocol_masks("map:both", 3, SIZES)
+    expected = missing.map_splits(sz, "both", "both", 0.7, mods, seed=4)
+    assert np.array_equal(fit["train"], expected["train"]) and np.array_equal(fit["val"], expected["val"])
+    assert np.array_equal(tests["map:text"], missing.map_splits(sz, "both", "text", 0.7, mods, seed=0)["test"])
+    fit, tests = R.protocol_masks("rate:0.3", 2, SIZES)
+    expected = missing.mla_splits(sz, mods, 0.3, seed=3)
+    assert all(np.array_equal(fit[s], expected[s]) for s in ("train", "val"))
+    assert np.array_equal(tests["same"], expected["test"])
+    fit, tests = R.protocol_masks("trml:image", 1, SIZES)
+    a = missing.trml_setting_a(40, 20, 30, mods, victim="text->image", kept=0.1, seed=1)
+    b = missing.trml_setting_b(40, 20, 30, mods, victim="text->image", kept=0.1, seed=1)
+    assert np.array_equal(fit["train"], a["train"]) and np.array_equal(tests["A"], a["test"])
+    assert np.array_equal(tests["B"], b["test"])
+
+
+def test_protocols_hide_what_their_papers_say():
+    n = SIZES["n_test"]
+    fit, tests = R.protocol_masks("complete", 0, SIZES)
+    assert fit == {} and tests["complete"].all()
+    for gone, col in (("image", 0), ("text", 1)):
+        absent = [(~tests[f"sweep:{gone}@{r}"][:, col]).sum() for r in R.SWEEP if r > 0]
+        assert absent == [round(r * n) for r in R.SWEEP if r > 0]  # 10 %, 20 %, ... 100 % of the samples
+        assert tests[f"sweep:{gone}@1.0"][:, 1 - col].all()  # the other modality stays
+    fit, tests = R.protocol_masks("trml:text", 0, {"n_train": 400, "n_val": 100, "n_test": 200})
+    assert fit["train"][:, 1].mean() == pytest.approx(0.1, abs=0.01) and fit["train"][:, 0].all()
+    assert not tests["A"][:, 1].any()  # Setting A: the victim absent from every test sample
+    assert tests["B"][:, 1].mean() == pytest.approx(0.1, abs=0.01)  # Setting B: missing at the same 90 %
+    fit, tests = R.protocol_masks("map:image", 0, {"n_train": 400, "n_val": 100, "n_test": 200})
+    assert fit["train"][:, 0].mean() == pytest.approx(0.3) and fit["train"][:, 1].all()
+    both = tests["map:both"]
+    assert both[:, 0].mean() == pytest.approx(0.65) and both[:, 1].mean() == pytest.approx(0.65)
+    with pytest.raises(ValueError, match="Unknown protocol"):
+        R.protocol_masks("rate", 0, SIZES)
+
+
+def test_the_notebook_writes_no_mask_of_its_own():
+    source = (ROOT / "notebooks" / "40_comparison.py").read_text()
+    assert "protocol_masks" in source
+    for forbidden in ("default_rng", "np.random", "torch.rand", "full_presence(", "map_missing(", "mla_random_missing("):
+        assert forbidden not in source, f"notebook 40 builds masks itself ({forbidden})"
+
+
+def test_cell_names_round_trip_and_every_cell_is_a_known_method_and_protocol():
+    assert G.parse("n_train=100/mla:released|rate:0.5/seed=2") == ("n_train=100", "mla:released", "rate:0.5", 2)
+    assert G.parse("lb:image|complete/seed=0") == (None, "lb:image", "complete", 0)
+    for cell in G.GRID.cells:
+        if cell.startswith("limits/"):
+            assert cell[7:] in G.CONFIG["regimes"]
+            continue
+        regime, method, protocol, seed = G.parse(cell)
+        assert method in R.METHODS and protocol in R.PROTOCOLS + ("score",)
+        assert regime is None or regime in G.CONFIG["regimes"]
+        assert R.runs_under(method, protocol), cell
+    main = [c for c in G.GRID.cells if "/" not in c.rsplit("/seed=", 1)[0]]
+    for method in R.METHODS:  # at least five seeds of every method under each protocol it runs
+        for protocol in R.PROTOCOLS:
+            seeds = {G.parse(c)[3] for c in main if G.parse(c)[1:3] == (method, protocol)}
+            assert not R.runs_under(method, protocol) or len(seeds) >= 5, (method, protocol)
+
+
+# ----------------------------------------------------------------------------- one footing, one trainer
+@pytest.fixture(scope="module")
+def tiny():
+    config = {**G.CONFIG, "sizes": SIZES}
+    return G.splits(config)
+
+
+def test_features_are_the_frozen_towers_pooled_outputs_and_are_cached(tiny):
+    path = R.feature_cache_path(tiny)
+    path.unlink(missing_ok=True)
+    first = R.frozen_features(tiny)
+    assert path.is_file()
+    again = R.frozen_features(tiny)
+    for s in tiny:
+        assert first[s].inputs["image"].shape == (len(tiny[s]), 384) == first[s].inputs["text"].shape
+        assert torch.equal(first[s].inputs["text"], again[s].inputs["text"])
+        assert torch.equal(first[s].label, tiny[s].label) and first[s].strings == tiny[s].strings
+    # the text feature reads the review: two different reviews, two different vectors
+    assert not torch.allclose(first["train"].inputs["text"][0], first["train"].inputs["text"][1])
+    with pytest.raises(ValueError, match="image \\+ text"):
+        R.frozen_features({k: v.select_modalities(["text"]) for k, v in tiny.items()})
+
+
+def test_trml_reads_the_same_features_with_the_photo_as_one_frame(tiny):
+    feats = R.frozen_features(tiny)
+    view = R.as_trml_dataset(feats["test"])
+    assert view.modalities == ("video", "text") and view.inputs["video"].shape == (30, 1, 384)
+    assert torch.equal(view.inputs["video"][:, 0], feats["test"].inputs["image"])
+    masked = R.as_trml_dataset(feats["test"].with_presence(missing.only_modality(30, ("image", "text"), "text")))
+    assert not masked.presence[:, 0].any() and masked.presence[:, 1].all()  # columns keep their order
+
+
+def test_every_method_trains_through_the_one_trainer_with_one_configuration(tiny, monkeypatch):
+    from rmm_lib.train import Trainer
+
+    seen = []
+    fit = Trainer.fit
+
+    def spy(self, train, val=None, **kwargs):
+        seen.append((type(self.model).__name__, self.config.lr, self.config.patience, self.config.batch_size))
+        return fit(self, train, val, **kwargs)
+
+    monkeypatch.setattr(Trainer, "fit", spy)
+    quick = {**R.TRAIN, "epochs": 1, "max_batches": 1}
+    masks = R.protocol_masks("map:both", 0, SIZES)[0]
+    for method in R.METHODS:
+        data = R.prepare(method, tiny)
+        trainer = R.fit(method, data, 0, masks, train_config=quick)
+        assert trainer.epoch == 1
+    names = [s[0] for s in seen]
+    assert len(seen) == len(R.METHODS) and len({s[1:] for s in seen}) == 1
+    assert {"UnimodalModel", "ConcatFusion", "LateFusion", "TRML", "MLA", "CMPTModel"} <= set(names)
+    with pytest.raises(ValueError, match="classification head only"):
+        R.fit("cmpt", tiny, 0, task="regression", train_config=quick)
+
+
+def test_the_released_mla_variant_differs_from_the_paper_in_what_facts_says(tiny):
+    feats = R.frozen_features(tiny)
+    paper, released = R.build("mla", feats["train"]), R.build("mla:released", feats["train"])
+    assert (paper.projection, paper.fusion) == (True, "entropy")
+    assert (released.projection, released.fusion, released.normalize_p) == (False, "batch_entropy", True)
+
+
+# ----------------------------------------------------------------------------- regimes
+def test_regime_knobs_turn_the_benchmark_option_they_name(tiny):
+    sizes, options = G.regime_options(G.CONFIG, "n_train=100")
+    assert sizes["n_train"] == 100 and options == G.CONFIG["benchmark"]
+    sizes, options = G.regime_options(G.CONFIG, "redundancy=0")
+    assert (options["redundancy"], options["shared_traces"]) == (0.0, 0.0) and sizes == G.CONFIG["sizes"]
+    with pytest.raises(ValueError, match="Unknown regime"):
+        G.regime_options(G.CONFIG, "n_train=7")
+    # image_noise: the same photos with more sensor noise (the draw is otherwise the same)
+    cfg = {**G.CONFIG, "sizes": SIZES, "regimes": {"clean": {"image_noise": 0.0}, "noisy": {"image_noise": 1.0}}}
+    clean, noisy = G.splits(cfg, "clean")["test"], G.splits(cfg, "noisy")["test"]
+    assert torch.equal(clean.label, tiny["test"].label) and clean.strings == noisy.strings
+    assert (noisy.inputs["image"] - clean.inputs["image"]).std() > 4 * (tiny["test"].inputs["image"] - clean.inputs["image"]).std()
+
+
+def test_the_imbalance_knob_moves_the_photos_limit_and_not_the_reviews():
+    record = records.load(G.GRID)
+    limits = json.loads((ROOT / "results" / "limits.json").read_text())["cells"]["cnn"]["result"]["limits"]
+    by_noise = {0.2: limits}
+    for regime in G.LIMIT_REGIMES:
+        by_noise[G.REGIMES[regime]["image_noise"]] = record["cells"][f"limits/{regime}"]["result"]["limits"]
+    noise = sorted(by_noise)
+    image = [by_noise[x]["image"]["accuracy"]["mean"] for x in noise]
+    text = [by_noise[x]["text"]["accuracy"]["mean"] for x in noise]
+    assert all(a > b for a, b in zip(image, image[1:])), image  # noisier photo, less to read
+    assert max(text) - min(text) < 0.02, text  # the review is the same
