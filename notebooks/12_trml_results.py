@@ -258,7 +258,7 @@ if QUICK:
 # %% [markdown]
 # Removing a matching term makes no measurable difference in five of the six comparisons. The one
 # real difference goes against the paper: without $\mathcal{L}_{sml}$, V→T is *better* (MAE lower by
-# 0.014 [0.008, 0.020], Acc-2 higher by 1.8 [0.3, 3.3]). The paper finds every term helps. Here the
+# 0.013 [0.008, 0.019], Acc-2 higher by 1.9 [0.6, 3.2]). The paper finds every term helps. Here the
 # matching loss does its own job -- the virtual features find their own samples (notebook 11) --
 # but that does not carry over to the task.
 #
