@@ -170,3 +170,18 @@ def test_the_imbalance_knob_moves_the_photos_limit_and_not_the_reviews():
     text = [by_noise[x]["text"]["accuracy"]["mean"] for x in noise]
     assert all(a > b for a, b in zip(image, image[1:])), image  # noisier photo, less to read
     assert max(text) - min(text) < 0.02, text  # the review is the same
+
+
+def test_the_food101_table_reports_each_protocol_in_its_papers_columns():
+    from rmm_lib.tables.compare import COLUMNS, _row
+
+    flat = {"complete": 0.9, **{f"sweep:{m}@{r}": 0.5 for m in R.PAIR for r in R.SWEEP if r > 0}}
+    row = _row("complete", flat)
+    assert tuple(row) == COLUMNS["complete"]
+    # a curve at 0.9 then 0.5 for ten rates: trapezoid area (0.9 + 0.5) / 2 * 0.1 + 0.5 * 0.9
+    assert row["AUC (image missing)"] == pytest.approx(100 * (0.07 + 0.45))
+    assert row["no text"] == pytest.approx(50.0)
+    row = _row("map:both", {"map:image": 0.6, "map:both": 0.7, "map:text": 0.8})
+    assert row == {"MAP train both | test image": 60.0, "MAP train both | test both": 70.0,
+                   "MAP train both | test text": 80.0}
+    assert _row("trml:text", {"A": 0.4, "B": 0.5}) == {"TRML A (text victim)": 40.0, "TRML B (text victim)": 50.0}

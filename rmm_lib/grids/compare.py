@@ -191,20 +191,17 @@ def _limits(config: dict, regime: str) -> dict:
 
 
 # ----------------------------------------------------------------------------- the cells
-def _runs(config: dict, method: str, protocol: str, seed: int) -> bool:
-    budget = config["cmpt_budget"]
-    if method.startswith("lb:"):
-        return protocol == "complete"  # a unimodal model has no missing-modality training
+def _runs(config: dict, method: str, protocol: str) -> bool:
     if method == "cmpt:baseline":
-        return protocol in budget["baseline_protocols"]
-    return True
+        return protocol in config["cmpt_budget"]["baseline_protocols"]
+    return R.runs_under(method, protocol)
 
 
 def main_cells(config: dict = CONFIG) -> tuple:
     cells = []
     for s in config["seeds"]:
         for m in R.METHODS:
-            cells += [f"{m}|{p}/seed={s}" for p in PROTOCOLS if _runs(config, m, p, s)]
+            cells += [f"{m}|{p}/seed={s}" for p in PROTOCOLS if _runs(config, m, p)]
         cells += [f"{m}|score/seed={s}" for m in R.FEATURE_METHODS]
     return tuple(cells)
 
@@ -214,9 +211,7 @@ def regime_cells(config: dict = CONFIG) -> tuple:
     for r in config["regimes"]:
         for s in config["regime_seeds"]:
             for m in R.FEATURE_METHODS:
-                for p in config["regime_protocols"]:
-                    if not (m.startswith("lb:") and p != "complete"):
-                        cells.append(f"{r}/{m}|{p}/seed={s}")
+                cells += [f"{r}/{m}|{p}/seed={s}" for p in config["regime_protocols"] if _runs(config, m, p)]
         if r in config["cmpt_budget"]["regimes"]:
             cells += [f"{r}/cmpt|complete/seed={s}" for s in config["cmpt_budget"]["regime_seeds"]]
     return tuple(cells)
