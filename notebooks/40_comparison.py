@@ -215,7 +215,9 @@ for gone in G.PAIR:
 # * **TRML and MLA's released code lose.** TRML falls below the chosen baseline in both sweeps
 #   (-3.7 [-6.1, -1.3] and -5.4 [-7.4, -3.3] of area).
 #   MLA's released code is 11 points worse even with complete inputs (76.2). Its fusion gives each
-#   modality one weight per test batch, computed across the batch's samples (notebook 22). MLA itself sits with the baselines.
+#   modality one weight per test batch, computed across the batch's samples (notebook 22). Its image-missing curve turns up past 80 %:
+#   one weight per modality per batch moves to the review only once the photos are gone from most of
+#   the batch. MLA itself sits with the baselines.
 #
 # Effective robustness says the same relative to late fusion: CMPT +41 [18, 65] and MLA +25 [8, 42]
 # with the image missing; TRML −31 and −50. The LBs' large values only mean that their clean
