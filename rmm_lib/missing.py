@@ -81,6 +81,9 @@ def check_positive(value, name: str, hint: str | None = None) -> float:
 def _as_number(value, name: str, what: str) -> float:
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be {what}, got the boolean {value!r}.")
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be {what}, got the string {value!r}; pass the number itself, "
+                         f"e.g. {name.split(' (')[0]}={_unquoted(value)}.")
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -91,6 +94,9 @@ def check_rate(rate, name: str = "rate") -> float:
     """Return ``rate`` as a float in [0, 1] or raise a ValueError that says how to fix it."""
     if isinstance(rate, (bool, np.bool_)):
         raise ValueError(f"{name} must be a number in [0, 1], got the boolean {rate!r}; give a fraction, e.g. 0.7.")
+    if isinstance(rate, (str, bytes)):  # as the counts refuse "10": a number read from text is parsed by its reader
+        raise ValueError(f"{name} must be a number in [0, 1], got the string {rate!r}; pass the number itself, "
+                         f"e.g. {name.split(' (')[0]}={_unquoted(rate)}.")
     try:
         value = float(rate)
     except (TypeError, ValueError):
@@ -100,6 +106,15 @@ def check_rate(rate, name: str = "rate") -> float:
             f"{name}={rate!r} is outside [0, 1]. Give a fraction, e.g. 0.7 for 70% (not 70)."
         )
     return value
+
+
+def _unquoted(text) -> str:
+    """A string's content shown as the literal to pass instead (``"0.3"`` -> ``0.3``), when it is one."""
+    text = text.decode(errors="replace") if isinstance(text, bytes) else text
+    try:
+        return repr(float(text))
+    except ValueError:
+        return "0.7"
 
 
 def check_modalities(modalities, minimum: int = 1, name: str = "modalities") -> tuple:
@@ -325,6 +340,12 @@ def mla_random_missing(n: int, modalities: Sequence[str], eta: float, seed: int 
         raise ValueError(
             f"Missing-modality masking needs at least two modalities, got modalities={modalities!r}."
         )
+    if eta == 1.0:
+        raise ValueError(
+            "eta=1.0 drops every modality of every sample; the protocol would then give each sample one modality "
+            "back at random, so every sample would keep exactly one -- not a missing rate. Use eta < 1 (the paper "
+            "uses up to 0.7), or build unimodal data on purpose with missing.only_modality."
+        )
     rng = _rng(check_seed(seed))
     presence = rng.random((n, len(modalities))) >= eta
     empty = np.flatnonzero(~presence.any(axis=1))
@@ -369,8 +390,13 @@ def map_missing(
     check_choice(missing_type, "missing_type", MAP_TYPES)
     rate = check_rate(rate, "rate (missing ratio)")
     modalities = check_modalities(modalities)
-    for modality in ("image", "text"):
-        check_modality(modality, modalities, name="modalities (the MAP protocol needs image and text)")
+    lacking = [m for m in ("image", "text") if m not in modalities]
+    if lacking:
+        raise ValueError(
+            f"The missing-aware-prompt protocol masks the image and the text; modalities={modalities!r} has no "
+            f"{' and no '.join(repr(m) for m in lacking)}. Pass modalities that include both, e.g. ('image', 'text'), "
+            "in the column order of your presence mask."
+        )
     rng = _rng(check_seed(seed))
     presence = full_presence(n, modalities)
     order = rng.permutation(n)[: int(round(rate * n))]

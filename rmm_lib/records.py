@@ -84,13 +84,15 @@ class Grid:
     compute: Callable[[dict, str], dict]
     sample: tuple = ()
     tolerance: dict = field(default_factory=dict)
+    #: further cells recomputed only by ``benchmarks/kernel_drift.py``, to measure drift on more runs
+    drift_cells: tuple = ()
     default_tolerance: float = 1e-6
     description: str = ""
 
     def __post_init__(self):
         if len(set(self.cells)) != len(self.cells):
             raise ValueError(f"Grid {self.name!r} lists a cell twice.")
-        unknown = set(self.sample) - set(self.cells)
+        unknown = (set(self.sample) | set(self.drift_cells)) - set(self.cells)
         if unknown:
             raise ValueError(f"Grid {self.name!r}: sample cells {sorted(unknown)} are not cells of the grid.")
 

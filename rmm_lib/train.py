@@ -32,6 +32,7 @@ from torch.utils.data import BatchSampler, DistributedSampler, SequentialSampler
 from tqdm.auto import tqdm
 
 from .distributed import barrier, gather_objects, is_main_process, rank, world_size, wrap_data_parallel
+from .files import checkpoint_problem, fingerprint_tensors
 from .hooks import HOOK_NAMES, TrainingHooks
 from .losses import task_loss  # noqa: F401  (re-exported: rmm_lib.train.task_loss)
 from .metrics import MONITOR, task_metrics
@@ -305,7 +306,7 @@ class Trainer:
             if self.config.patience is not None and self.bad_epochs >= self.config.patience:
                 break
         if restore_best and self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+            load_trainable_state(self.model, self.best_state)
         if run_dir:
             self.write_record(run_dir / "record.json")
         return self.history
@@ -318,7 +319,7 @@ class Trainer:
         )
         if better:
             self.best_value, self.best_epoch, self.bad_epochs = value, self.epoch, 0
-            self.best_state = copy.deepcopy(self.model.state_dict())
+            self.best_state = copy.deepcopy(trainable_state(self.model))  # frozen weights never change
         else:
             self.bad_epochs += 1
 
@@ -365,8 +366,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, path: str | Path) -> None:
-        """Everything needed to resume exactly: weights, optimiser, scheduler, scaler, epoch,
-        early-stopping state, history and RNG states. Loadable with ``weights_only=True``.
+        """Everything needed to resume exactly: the weights that train (and every buffer),
+        optimiser, scheduler, scaler, epoch, early-stopping state, history and RNG states.
+        Loadable with ``weights_only=True``. Frozen weights (a pretrained tower under LoRA, a frozen
+        encoder) are not copied into every checkpoint -- the pretrained files already hold them --
+        but fingerprinted, so that resuming on other frozen weights is refused.
 
         Several processes: every rank calls it (each rank's RNG states are gathered into the file
         as ``rank_rng``); rank 0 alone writes, and every rank returns once the file is in place."""
@@ -375,7 +379,10 @@ class Trainer:
             barrier()  # rank 0 is writing
             return
         state = {
-            "model": self.model.state_dict(),
+            "format": CHECKPOINT_FORMAT,
+            "model_class": _class_name(self.model),
+            "model": trainable_state(self.model),
+            "frozen": self._frozen(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -403,31 +410,73 @@ class Trainer:
     def load_checkpoint(self, path: str | Path) -> None:
         """Restore a checkpoint written by :meth:`save_checkpoint` (``weights_only=True``). A
         checkpoint of N processes resumes exactly under N processes: each rank takes back its own
-        RNG states."""
+        RNG states. A file that is not such a checkpoint, one saved from another model, or one
+        trained on other frozen weights is refused with what to do."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"No checkpoint at {path}; train first or pass the right run_dir.")
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as err:
-            raise ValueError(f"Checkpoint {path} is corrupted or not a trainer checkpoint: {err}") from err
-        missing = {"model", "optimizer", "epoch", "torch_rng"} - set(state)
+        except Exception as err:  # noqa: BLE001 -- torch's message advises an unsafe retry; say what the file is
+            raise ValueError(_unreadable(path, err)) from None
+        missing = {"model", "optimizer", "epoch", "torch_rng"} - set(state) if isinstance(state, dict) else {"model"}
         if missing:
-            raise ValueError(f"Checkpoint {path} lacks {sorted(missing)}; it was not written by Trainer.")
-        self.model.load_state_dict(state["model"])
+            raise ValueError(f"{path} is not a trainer checkpoint: it lacks {sorted(missing)}. Pass the last.pt that "
+                             "Trainer.save_checkpoint wrote in the run's folder, or train without resume.")
+        self._check_fits(path, state)
+        keep = set(trainable_state(self.model))  # an older checkpoint also kept the frozen weights
+        load_trainable_state(self.model, {k: v for k, v in state["model"].items() if k in keep})
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch = state["epoch"]
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
-        self.best_state, self.bad_epochs = state["best_state"], state["bad_epochs"]
+        best = state["best_state"]
+        self.best_state = None if best is None else {k: v for k, v in best.items() if k in keep}
+        self.bad_epochs = state["bad_epochs"]
         self.history, self.timings = list(state["history"]), dict(state["timings"])
         rng = self._own_rng_states(state)
         torch.set_rng_state(rng["torch"].cpu())
         if rng["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
         random.setstate(_as_tuple(rng["python"]))
+
+    def _frozen(self) -> dict:
+        """Count and fingerprint of the frozen parameters (computed once: they do not train)."""
+        if not hasattr(self, "_frozen_cache"):
+            frozen = frozen_parameters(self.model)
+            self._frozen_cache = {"tensors": len(frozen), "values": sum(t.numel() for t in frozen.values()),
+                                  "sha256": fingerprint_tensors(frozen)}
+        return self._frozen_cache
+
+    def _check_fits(self, path: Path, state: dict) -> None:
+        """Refuse, with what to do, a checkpoint of another model, of other settings, or trained on
+        other frozen weights."""
+        here, there = _class_name(self.model), state.get("model_class")
+        if there and there != here:
+            raise ValueError(
+                f"Checkpoint {path} was saved from a {there}, not from this {here}: it belongs to another model's run. "
+                "Resume with the model that wrote it, or train this one from the start (without resume, or with its "
+                "own run_dir).")
+        expected = trainable_state(self.model)
+        saved = state["model"]
+        if set(saved) == set(self.model.state_dict()) and set(saved) != set(expected):
+            saved = {k: v for k, v in saved.items() if k in expected}  # an older checkpoint kept every weight
+        problems = _mismatch(expected, saved)
+        if problems:
+            raise ValueError(
+                f"Checkpoint {path} does not fit this {here}: {problems}. It was saved from "
+                f"{'a ' + there if there else 'a model'} built with other settings (width, layers, LoRA rank, "
+                "modalities) or another model. Build the model as it was built for that run, or train this one from "
+                "the start (without resume, or with its own run_dir).")
+        frozen = state.get("frozen")
+        if frozen and frozen["sha256"] != self._frozen()["sha256"]:
+            raise ValueError(
+                f"Checkpoint {path} trained on top of frozen weights other than this model's ({frozen['tensors']} "
+                f"frozen tensors, fingerprint {frozen['sha256'][:12]} there, {self._frozen()['sha256'][:12]} here): "
+                "the pretrained files differ from the ones the run started from (another download or version). "
+                "Resume with the same pretrained weights, or train from the start without resume.")
 
     def _own_rng_states(self, state: dict) -> dict:
         """This rank's RNG states in a checkpoint: its own entry of ``rank_rng`` when the checkpoint
@@ -466,6 +515,59 @@ class Trainer:
         if is_main_process():
             Path(path).write_text(json.dumps(record, indent=2, default=str))
         return record
+
+
+#: What a checkpoint holds: 2 = the weights that train, every buffer, and a fingerprint of the frozen ones.
+CHECKPOINT_FORMAT = 2
+
+
+def frozen_parameters(model: torch.nn.Module) -> dict:
+    """``{name: tensor}`` of the parameters that do not train (``requires_grad=False``), tied names included."""
+    return {n: p for n, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
+
+
+def trainable_state(model: torch.nn.Module) -> dict:
+    """The part of ``model.state_dict()`` that a checkpoint keeps: every entry but the frozen parameters
+    (the weights that train, buffers such as running statistics, and any extra state)."""
+    frozen = set(frozen_parameters(model))
+    return {k: v for k, v in model.state_dict().items() if k not in frozen}
+
+
+def load_trainable_state(model: torch.nn.Module, state: dict) -> None:
+    """Load :func:`trainable_state` output back; every key must be one the model trains or buffers."""
+    problems = _mismatch(trainable_state(model), state)
+    if problems:
+        raise ValueError(f"These weights do not fit this {_class_name(model)}: {problems}.")
+    model.load_state_dict(state, strict=False)
+
+
+def _mismatch(expected: dict, saved: dict) -> str:
+    """What differs between two state dicts, in words (empty when nothing does)."""
+    missing = sorted(set(expected) - set(saved))
+    unexpected = sorted(set(saved) - set(expected))
+    shapes = [f"{k} {tuple(saved[k].shape)} vs {tuple(expected[k].shape)}" for k in expected
+              if k in saved and torch.is_tensor(saved[k]) and tuple(saved[k].shape) != tuple(expected[k].shape)]
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes)):
+        if items:
+            parts.append(f"{len(items)} {label} (e.g. {', '.join(items[:3])})")
+    return "; ".join(parts)
+
+
+def _class_name(model: torch.nn.Module) -> str:
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def _unreadable(path: Path, err: Exception) -> str:
+    """Why torch could not load ``path``, without torch's advice to retry unsafely."""
+    problem = checkpoint_problem(path)
+    if problem is None:
+        problem = ("it holds Python objects other than tensors and plain values, which a safe load "
+                   "(weights_only=True) refuses" if "weights_only" in str(err) or "Unpickl" in type(err).__name__
+                   else f"torch could not read it ({type(err).__name__})")
+    return (f"Cannot resume from {path}: {problem}. It is not a checkpoint that Trainer.save_checkpoint wrote, or "
+            "it was cut short. Delete it (or its run folder) and train again without resume; checkpoints are only "
+            "ever loaded as tensors and plain values (weights_only=True).")
 
 
 class _DefaultHooks(TrainingHooks):

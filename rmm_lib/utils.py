@@ -1,4 +1,4 @@
-"""Small helpers: seeding and device selection."""
+"""Small helpers: seeding, device selection and threads."""
 from __future__ import annotations
 
 import random
@@ -32,3 +32,4 @@ def select_device(device: str | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+

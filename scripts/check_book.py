@@ -22,6 +22,7 @@ import argparse
 import functools
 import http.server
 import json
+import os
 import shutil
 import sys
 import threading
@@ -74,15 +75,25 @@ def serve(root: Path):
     return server
 
 
+INSTALL_HINT = ("needs chromium and chromedriver: install them (Debian/Ubuntu: sudo apt-get install chromium "
+                "chromium-driver) or name yours with CHROMIUM=/path/to/chrome CHROMEDRIVER=/path/to/chromedriver")
+
+
+def find_browser() -> tuple:
+    """(chromium, chromedriver): $CHROMIUM / $CHROMEDRIVER, else the usual names on PATH (None if absent)."""
+    binary = os.environ.get("CHROMIUM") or next(
+        (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome", "chrome") if shutil.which(n)), None)
+    driver = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
+    return binary, driver
+
+
 def browser():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    binary = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    driver = shutil.which("chromedriver")
+    binary, driver = find_browser()
     if not binary or not driver:
-        sys.exit("check_book: no chromium/chromedriver on PATH. Install them (Debian: "
-                 "apt-get install -y chromium chromium-driver) or run `make check-book`, which does.")
+        sys.exit(f"check_book: {INSTALL_HINT}")
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -217,7 +228,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--html", type=Path, default=ROOT / "_build" / "html")
     parser.add_argument("--out", type=Path, default=ROOT / "_build" / "browser-check")
+    parser.add_argument("--find-browser", action="store_true",
+                        help="only say whether chromium and chromedriver are found (exit 0) or how to install them (1)")
     args = parser.parse_args(argv)
+    if args.find_browser:
+        found = all(find_browser())
+        print("chromium and chromedriver found" if found else INSTALL_HINT)
+        return 0 if found else 1
     if not (args.html / "index.html").exists():
         sys.exit(f"check_book: no built book at {args.html}; run `make book` first.")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -55,9 +55,25 @@ def test_check_seed(value):
     refuses(lambda: missing.check_seed(value), "seed")
 
 
-@pytest.mark.parametrize("value", [-0.1, 1.01, 70, float("nan"), "much", None, True])
+@pytest.mark.parametrize("value", [-0.1, 1.01, 70, float("nan"), "much", "0.3", None, True])
 def test_check_rate(value):
     refuses(lambda: missing.check_rate(value, "the_rate"), "the_rate")
+
+
+def test_a_rate_given_as_a_string_is_refused_like_a_count():
+    with pytest.raises(ValueError, match=r"got the string '0.3'; pass the number itself, e.g. eta=0.3"):
+        missing.mla_random_missing(10, ("image", "text"), "0.3")
+    with pytest.raises(ValueError, match=r"got the string '2'"):
+        missing.check_positive("2", "tau")
+    assert missing.check_rate(np.float32(0.25), "rate") == 0.25  # numpy numbers are numbers
+
+
+def test_the_map_protocol_says_it_needs_image_and_text():
+    with pytest.raises(ValueError, match=r"masks the image and the text; modalities=\('audio', 'video'\) has no "
+                                         r"'image' and no 'text'. Pass modalities that include both"):
+        missing.map_missing(10, "text", 0.5, modalities=("audio", "video"))
+    with pytest.raises(ValueError, match=r"has no 'text'\."):
+        missing.map_missing(10, "text", 0.5, modalities=("image", "audio"))
 
 
 @pytest.mark.parametrize("modalities", ["image", (), ("image", "image"), ("image", 3), None])
@@ -175,7 +191,7 @@ def test_mla_splits_refuses(kwargs, name):
     ({"missing_type": "audio"}, "missing_type"),
     ({"rate": 70}, "rate (missing ratio)"),
     ({"rate": -0.1}, "rate (missing ratio)"),
-    ({"modalities": ("audio", "text")}, "the MAP protocol needs image and text"),
+    ({"modalities": ("audio", "text")}, "modalities"),
     ({"seed": 1.5}, "seed"),
 ])
 def test_map_missing_refuses(kwargs, name):
@@ -290,7 +306,7 @@ def test_open_clip_refuses_a_directory(tmp_path):
 def test_open_clip_accepts_real_checkpoint_formats(tmp_path):
     from safetensors.torch import save_file
 
-    from rmm_lib.encoders import checkpoint_problem
+    from rmm_lib.files import checkpoint_problem
 
     state = {"w": torch.zeros(2, 3)}
     torch.save(state, tmp_path / "zip.pt")

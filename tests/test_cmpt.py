@@ -223,10 +223,10 @@ def test_image_tower_pretraining_is_cached_and_loads_exactly(tmp_path, monkeypat
     loaded tower is the saved one and is frozen."""
     monkeypatch.setenv("RMM_CACHE", str(tmp_path))
     budget = {"n_photos": 64, "epochs": 1, "batch_size": 32}
-    path = recipe.pretrain_image_tower(pretrain=budget, verbose=False)
+    path = recipe.pretrain_image_tower(pretrain=budget)
     stamp = path.stat().st_mtime_ns
-    assert recipe.pretrain_image_tower(pretrain=budget, verbose=False) == path and path.stat().st_mtime_ns == stamp
-    assert recipe.pretrain_image_tower(pretrain={**budget, "lr": 1e-4}, verbose=False) != path  # keyed by settings
+    assert recipe.pretrain_image_tower(pretrain=budget) == path and path.stat().st_mtime_ns == stamp
+    assert recipe.pretrain_image_tower(pretrain={**budget, "lr": 1e-4}) != path  # keyed by settings
     vit, accuracy = recipe.quick_image_tower(pretrain=budget)
     saved = torch.load(path, weights_only=True)
     assert all(torch.equal(v, saved["state_dict"][k]) for k, v in vit.state_dict().items())

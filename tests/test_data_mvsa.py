@@ -1,5 +1,6 @@
 """MVSA (Niu et al. 2016) in its released layout: labels, splits, text decoding and refusals."""
 import json
+import logging
 import runpy
 import sys
 from pathlib import Path
@@ -28,10 +29,11 @@ def _manifest(root):
     return json.loads((root / "mvsa" / "prepared" / "manifest.json").read_text())
 
 
-def test_single_labels_splits_text_and_images(tmp_path, capsys):
+def test_single_labels_splits_text_and_images(tmp_path, caplog):
     expected = write_mvsa(_raw(tmp_path), n=24)
-    mvsa.prepare(tmp_path)
-    assert "kept 20; dropped 4 with positive/negative" in capsys.readouterr().out
+    with caplog.at_level(logging.INFO, logger="rmm_lib"):
+        mvsa.prepare(tmp_path)
+    assert "kept 20; dropped 4 with positive/negative" in caplog.text
     splits = load_splits("mvsa", tmp_path, normalize=False)
     assert [len(splits[s]) for s in ("train", "val", "test")] == [16, 2, 2]  # 8:1:1 of the 20 kept posts
     ids = _ids(splits)
@@ -74,12 +76,13 @@ def test_split_is_seeded_and_ratio_is_a_parameter(tmp_path):
     assert parts["test"].tolist() != mvsa.split_indices(50, (8, 1, 1), 4)["test"].tolist()
 
 
-def test_multiple_variant_majority_vote(tmp_path, capsys):
+def test_multiple_variant_majority_vote(tmp_path, caplog):
     expected = write_mvsa(_raw(tmp_path), n=12, variant="multiple")
     with pytest.raises(PrepareError, match="3 annotator column.*variant='multiple'"):
         mvsa.prepare(tmp_path)
-    mvsa.prepare(tmp_path, variant="multiple", ratio=(6, 1, 1))
-    assert "dropped 2 with positive/negative text and image, 2 without a majority" in capsys.readouterr().out
+    with caplog.at_level(logging.INFO, logger="rmm_lib"):
+        mvsa.prepare(tmp_path, variant="multiple", ratio=(6, 1, 1))
+    assert "dropped 2 with positive/negative text and image, 2 without a majority" in caplog.text
     splits = load_splits("mvsa", tmp_path)
     got = {k: CLASSES[int(y)] for ds in splits.values() for k, y in zip(ds.names, ds.label)}
     assert got == {k: v for k, v in expected.items() if v is not None}
@@ -131,7 +134,7 @@ def test_malformed_label_file(tmp_path, line, message):
         mvsa.prepare(tmp_path)
 
 
-def test_refusals(tmp_path, capsys):
+def test_refusals(tmp_path, caplog):
     with pytest.raises(FileNotFoundError, match="labelResultAll.txt not found.*\n.*Download: the extracted MVSA_Single"):
         mvsa.prepare(tmp_path)
     src = _raw(tmp_path)
@@ -151,7 +154,7 @@ def test_refusals(tmp_path, capsys):
         mvsa.prepare(tmp_path)
     (src / "data" / "10.txt").unlink()
     mvsa.prepare(tmp_path, on_bad="skip")
-    assert "skipped 2 post(s) with a missing or unreadable file: ['7', '10']" in capsys.readouterr().out
+    assert "skipped 2 post(s) with a missing or unreadable file: ['7', '10']" in caplog.text  # a warning
     assert sum(len(ds) for ds in load_splits("mvsa", tmp_path).values()) == 8
     write_mvsa(src, n=12)
     with pytest.raises(PrepareError, match=r"4.txt: not valid UTF-8 \(byte 10: b'\\xe9'\)"):

@@ -10,6 +10,7 @@ FAST = settings(max_examples=50, deadline=None)
 
 sizes = st.integers(min_value=1, max_value=300)
 rates = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+mla_rates = st.floats(min_value=0.0, max_value=1.0, exclude_max=True, allow_nan=False)  # eta = 1 is refused
 seeds = st.integers(min_value=0, max_value=2**31 - 1)
 # 2-4 distinct modality names, always holding image and text (the MAP protocol needs both)
 modality_sets = st.lists(st.sampled_from(["audio", "video", "depth"]), unique=True, max_size=2).flatmap(
@@ -81,15 +82,13 @@ def test_trml_setting_b(n, modalities, kept, seed, data):
 
 # ----------------------------------------------------------------------------- MLA
 @FAST
-@given(n=sizes, modalities=modality_sets, eta=rates, seed=seeds)
+@given(n=sizes, modalities=modality_sets, eta=mla_rates, seed=seeds)
 def test_mla_random_missing(n, modalities, eta, seed):
     mask = missing.mla_random_missing(n, modalities, eta, seed=seed)
     assert_mask(mask, n, modalities)  # never an empty sample
     assert (mask == missing.mla_random_missing(n, modalities, eta, seed=seed)).all()
     if eta == 0.0:
         assert mask.all()
-    if eta == 1.0:  # every sample emptied, then given exactly one modality back
-        assert (mask.sum(axis=1) == 1).all()
 
 
 @FAST
@@ -107,7 +106,7 @@ def test_mla_expected_rate_by_hand():
 
 @FAST
 @given(split_sizes=st.dictionaries(st.sampled_from(["train", "val", "test"]), sizes, min_size=1),
-       modalities=modality_sets, eta=rates, seed=seeds)
+       modalities=modality_sets, eta=mla_rates, seed=seeds)
 def test_mla_splits(split_sizes, modalities, eta, seed):
     masks = missing.mla_splits(split_sizes, modalities, eta, seed=seed)
     assert list(masks) == list(split_sizes)

@@ -53,8 +53,73 @@ def test_corrupt_or_missing_checkpoint_is_refused(small_splits, tmp_path):
         trainer.load_checkpoint(tmp_path / "nope.pt")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="corrupted"):
+    with pytest.raises(ValueError, match=r"Cannot resume from .*bad.pt: it is a text file \(it begins 'not a "
+                                         r"checkpoint'\)\. .*Delete it") as err:
         trainer.load_checkpoint(bad)
+    assert err.value.__cause__ is None and "weights_only=False" not in str(err.value)
+    trainer.fit(small_splits["train"], run_dir=tmp_path / "run")
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes((tmp_path / "run" / "last.pt").read_bytes()[:5000])  # an interrupted copy
+    with pytest.raises(ValueError, match=r"cut.pt: it is a damaged \(truncated\?\) zip archive") as err:
+        trainer.load_checkpoint(cut)
+    assert "weights_only=False" not in str(err.value)
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"model": TrainConfig()}, pickled)  # a Python object, not tensors: a safe load refuses it
+    with pytest.raises(ValueError, match="holds Python objects other than tensors") as err:
+        trainer.load_checkpoint(pickled)
+    assert "weights_only=False" not in str(err.value)
+
+
+def test_a_checkpoint_of_another_model_or_other_settings_is_refused_by_name(small_splits, tmp_path):
+    train = small_splits["train"]
+    seed_everything(0)
+    concat = Trainer(make_baseline("concat", quick_encoders(train, 16), 16, 6), TrainConfig(epochs=1))
+    concat.fit(train, run_dir=tmp_path / "concat")
+    seed_everything(0)
+    late = Trainer(make_baseline("late", quick_encoders(train, 16), 16, 6), TrainConfig(epochs=1))
+    with pytest.raises(ValueError, match=r"concat.last.pt was saved from a rmm_lib.baselines.\w+, not from this "
+                                         r"rmm_lib.baselines.\w+: it belongs to another model's run"):
+        late.load_checkpoint(tmp_path / "concat" / "last.pt")
+    seed_everything(0)
+    wider = Trainer(make_baseline("concat", quick_encoders(train, 24), 24, 6), TrainConfig(epochs=1))
+    with pytest.raises(ValueError, match=r"last.pt does not fit this .*of another shape .*built with other settings"):
+        wider.load_checkpoint(tmp_path / "concat" / "last.pt")
+
+
+class _FrozenTower(nn.Module):
+    """A frozen 'pretrained' tower under a small trainable head (the shape of a LoRA or linear-probe run)."""
+
+    task = "classification"
+
+    def __init__(self, seed=0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.tower = nn.Sequential(nn.Linear(16, 256), nn.BatchNorm1d(256), nn.ReLU()).requires_grad_(False)
+        self.head = nn.Linear(256, 6)
+
+    def forward(self, batch):
+        return {"logits": self.head(self.tower(batch.inputs["text"].float()))}
+
+
+def test_checkpoints_keep_what_trains_and_resume_exactly_on_the_same_frozen_weights(small_splits, tmp_path):
+    train, val = small_splits["train"], small_splits["val"]
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=3e-3, seed=2)
+    full = Trainer(_FrozenTower(), cfg)
+    full.fit(train, val)
+    first = Trainer(_FrozenTower(), cfg)
+    first.fit(train, val, epochs=1, run_dir=tmp_path / "run")
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert set(state["model"]) == {"head.weight", "head.bias", "tower.1.running_mean", "tower.1.running_var",
+                                   "tower.1.num_batches_tracked"}  # the frozen Linear and BatchNorm weights stay out
+    assert state["frozen"]["tensors"] == 4 and state["frozen"]["values"] == 16 * 256 + 256 + 2 * 256
+    resumed = Trainer(_FrozenTower(), cfg)
+    resumed.fit(train, val, resume=tmp_path / "run" / "last.pt")
+    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    other = Trainer(_FrozenTower(seed=1), cfg)  # other "pretrained" weights under the same head
+    with pytest.raises(ValueError, match=r"trained on top of frozen weights other than this model's \(4 frozen "
+                                         r"tensors, fingerprint \w{12} there, \w{12} here\)"):
+        other.load_checkpoint(tmp_path / "run" / "last.pt")
 
 
 def test_early_stopping_stops_and_restores_best(small_splits):

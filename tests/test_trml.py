@@ -178,11 +178,11 @@ def test_pretraining_is_cached_and_seeded(video_splits):
     import os
 
     ds = video_splits["unlabelled"]
-    path = R.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5, verbose=False)
+    path = R.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5)
     stamp = os.path.getmtime(path)
-    assert R.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5, verbose=False) == path
+    assert R.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5) == path
     assert os.path.getmtime(path) == stamp  # found in the cache, not retrained
-    again = R.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5, verbose=False, rebuild=True)
+    again = R.pretrain_foundation(ds, epochs=1, batch_size=32, seed=5, rebuild=True)
     a, b = torch.load(path, weights_only=True), torch.load(again, weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)  # same seed, same weights
 

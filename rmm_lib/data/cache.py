@@ -25,16 +25,12 @@ import numpy as np
 import torch
 
 from ..distributed import barrier, is_main_process, rank, world_size
+from ..files import building, fingerprint_tensors
 
 
 def fingerprint_module(module: torch.nn.Module) -> str:
     """sha256 over every parameter and buffer (names, dtypes, shapes and values)."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
+    return fingerprint_tensors(module.state_dict())
 
 
 def fingerprint_dataset(ds, modality: str) -> str:
@@ -83,6 +79,11 @@ class FeatureCache:
         path = self.entry(key)
         if world_size() > 1:
             return self._features_sharded(ds, modality, encoder, key, path, batch_size, device)
+        with building(path):  # another process encoding the same entry finishes first
+            return self._features_one_process(ds, modality, encoder, key, path, batch_size, device)
+
+    def _features_one_process(self, ds, modality: str, encoder: torch.nn.Module, key: dict, path: Path,
+                              batch_size: int, device) -> torch.Tensor:
         path.mkdir(exist_ok=True)
         (path / "key.json").write_text(json.dumps(key, indent=1))
         rows = ds.ids.numpy().astype(np.int64)

@@ -167,6 +167,7 @@ def grid(config: dict = CONFIG, name: str = "cmpt") -> Grid:
         cells=tuple(f"{m}/seed={s}" for m in MODELS for s in config["seeds"]),
         compute=_cell,
         sample=("alone:image/seed=0",),
+        drift_cells=("alone:text/seed=0", "alone:image/seed=1"),
         tolerance={"accuracy": 1e-6},
         description="Notebooks 30-33: CMPT, modality dropout and the baseline (Sec. 4.6.1; Table 2, Figs. 2-4) "
                     "with CMPT's floor (zeroed proxy) and oracle (true class token), the MAP protocol of Tables "

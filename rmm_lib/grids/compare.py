@@ -225,6 +225,8 @@ def grid(config: dict = CONFIG, name: str = "compare") -> Grid:
         compute=_cell,
         sample=("concat|complete/seed=0", "trml|trml:image/seed=1", "mla:released|rate:0.5/seed=0",
                 "n_train=100/cmpt|complete/seed=0"),
+        drift_cells=("lb:image|complete/seed=0", "late|rate:0.5/seed=0", "dropout|map:both/seed=0",
+                     "mla|rate:0.3/seed=0", "trml|complete/seed=0", "concat|score/seed=0", "mla|complete/seed=1"),
         tolerance={"accuracy": 1e-6, "f1_macro": 1e-6},
         description="Notebook 40: every method on one footing (testbed image + text, the CMPT chapter's "
                     "towers, one trainer, early stopping on validation), under the protocols of CMPT, MLA "

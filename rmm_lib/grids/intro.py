@@ -74,6 +74,7 @@ def grid(config: dict = CONFIG, name: str = "intro") -> Grid:
         cells=tuple(f"{m}/seed={s}" for m in MODELS for s in config["seeds"]),
         compute=_cell,
         sample=("lb:text/seed=0", "concat/seed=1"),
+        drift_cells=("lb:image/seed=0", "lb:audio/seed=0", "concat/seed=0", "concat:regression/seed=0", "same_rate:0.5/seed=0"),
         tolerance={"accuracy": 1e-6, "f1_macro": 1e-6},
         description="Notebook 00: LB per modality, Concat (complete, regression, probes, missing rates) and "
                     "Concat retrained at each rate, on the testbed over 5 model seeds.",

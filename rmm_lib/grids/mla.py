@@ -190,6 +190,7 @@ def grid(config: dict = CONFIG, name: str = "mla") -> Grid:
         cells=tuple(f"{m}/seed={s}" for m in MODELS for s in config["seeds"]),
         compute=_cell,
         sample=("mla/seed=0", "qmf@eta=0.4/seed=1"),
+        drift_cells=("mla/seed=1", "sum/seed=0", "concat/seed=0", "released/seed=0", "mla@eta=0.4/seed=0"),
         tolerance={"accuracy": 1e-6},
         description="Notebooks 20-23: MLA, its released-code variant and the baselines of its Tables 1-3 and "
                     "Fig. 2-3 on the testbed (Table 2 at missing rates 0.1/0.4/0.7), 5 model seeds, early "

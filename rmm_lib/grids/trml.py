@@ -72,7 +72,7 @@ def chapter(config: dict, backbone: str = "ViT") -> dict:
     if key not in _CACHE:
         splits = R.testbed_video_splits(seed=0)
         clip, tokenizer, description = R.quick_foundation(splits.pop("unlabelled"), config["foundations"][backbone],
-                                                          seed=0, verbose=False)
+                                                          seed=0)
         _CACHE[key] = {"splits": splits, "clip": clip, "tokenizer": tokenizer, "foundation": description}
     return _CACHE[key]
 
@@ -115,6 +115,7 @@ GRID = Grid(
     cells=cells(),
     compute=_cell,
     sample=("classification/lb/T->V/seed=0", "regression/trml/V->T/seed=1"),
+    drift_cells=("classification/trml/T->V/seed=0", "regression/lb/V->T/seed=1"),
     tolerance={"accuracy": 1e-6, "mae": 1e-6},
     description="Notebook 12: TRML's tables on the testbed (towers fine-tuned, Setting A), 5 seeds, with the "
                 "zero stand-in (floor) and complete-input evaluations of every TRML model; UB is the generator's ceiling.",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +25,10 @@ from ..encoders import hf_model, minilm_path, open_clip_model
 from ..methods.cmpt import UNIFORM_DROPOUT, AudioTokens, CMPTModel, ImageTokens, TextTokens, add_lora
 from ..profiles import cache_root, get_profile
 from ..train import Trainer
+from ..files import building, save_atomically
 from ..utils import seed_everything, set_threads
+
+log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------- encoders
 def minilm_text_encoder(max_length: int = 24, lora: bool = True, layers: int | None = None) -> TextTokens:
@@ -110,30 +113,28 @@ def _tower_key(tower: dict, pretrain: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def pretrain_image_tower(tower: dict | None = None, pretrain: dict | None = None, rebuild: bool = False,
-                         verbose: bool = True) -> Path:
+def pretrain_image_tower(tower: dict | None = None, pretrain: dict | None = None, rebuild: bool = False) -> Path:
     """Pretrain the quick image tower to read the digit of a label photo (:data:`IMAGE_PRETRAIN`)
     and cache its state dict under ``RMM_CACHE/cmpt`` (keyed by both configurations); returns the
-    path. A second call -- another notebook, a test worker -- loads the file instead. The digit
-    head is dropped: CMPT sees the tower only."""
+    path. A second call -- another notebook, a test worker -- loads the file instead; parallel
+    callers wait for the one that builds it. The digit head is dropped: CMPT sees the tower only.
+    What it built is logged (``logging``), never printed: a checked cell must not depend on the
+    cache."""
     tower, pretrain = {**IMAGE_TOWER, **(tower or {})}, {**IMAGE_PRETRAIN, **(pretrain or {})}
     path = cache_root() / "cmpt" / f"image-tower-{_tower_key(tower, pretrain)}.pt"
-    if path.is_file() and not rebuild:
-        return path
-    seed = pretrain["seed"]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same weights on any core count
-    try:
-        vit, accuracy, seconds = _pretrain(tower, pretrain, seed)
-    finally:
-        torch.set_num_threads(threads)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # unique: parallel test workers may pretrain at once
-    torch.save({"state_dict": vit.state_dict(), "digit_accuracy_val": accuracy}, tmp)
-    tmp.replace(path)
-    if verbose:
-        print(f"pretrained the image tower on {pretrain['n_photos']} digit photos in {seconds:.0f} s "
-              f"(digit accuracy on 2,000 validation photos {accuracy:.1%}); saved to the cache")
+    with building(path):
+        if path.is_file() and not rebuild:
+            return path
+        seed = pretrain["seed"]
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the same weights on any core count
+        try:
+            vit, accuracy, seconds = _pretrain(tower, pretrain, seed)
+        finally:
+            torch.set_num_threads(threads)
+        save_atomically({"state_dict": vit.state_dict(), "digit_accuracy_val": accuracy}, path)
+    log.info("pretrained the image tower on %d digit photos in %.0f s (digit accuracy on 2,000 validation photos "
+             "%.1f%%); saved to %s", pretrain["n_photos"], seconds, 100 * accuracy, path)
     return path
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,11 @@ from .. import missing
 from ..data.types import MultimodalDataset
 from ..profiles import cache_root
 from ..train import TrainConfig, Trainer
+from ..files import building, save_atomically
 from ..utils import seed_everything, set_threads
 from .cmpt import IMAGE_TOWER, QUICK, build_cmpt, quick_image_tower, variant_options
+
+log = logging.getLogger(__name__)
 
 #: One trainer configuration for every method (the CMPT chapter's quick settings).
 TRAIN = dict(QUICK["train"])
@@ -169,15 +173,12 @@ def frozen_features(splits: dict, text_max_length: int = TEXT_MAX_LENGTH) -> dic
             raise ValueError(f"The comparison's features are of the image + text pair; split {name!r} has "
                              f"{ds.modalities}. Use dataset.select_modalities(['image', 'text']).")
     path = feature_cache_path(splits, text_max_length)
-    if path.is_file():
-        feats = torch.load(path, weights_only=True)
-    else:
-        set_threads(1)
-        feats = pooled_features(splits, quick_towers(text_max_length))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(feats, path.with_suffix(".tmp"))
-        path.with_suffix(".tmp").replace(path)
-    return as_feature_splits(splits, feats)
+    with building(path):  # parallel callers wait for the one that encodes
+        if not path.is_file():
+            set_threads(1)
+            save_atomically(pooled_features(splits, quick_towers(text_max_length)), path)
+            log.info("encoded the comparison's splits with the frozen towers; saved to %s", path)
+    return as_feature_splits(splits, torch.load(path, weights_only=True))
 
 
 # ----------------------------------------------------------------------------- TRML on these features

@@ -29,7 +29,10 @@ from ..methods.trml import TEXT, TRML, VIDEO, FoundationBaseline, similarity_mat
 from ..missing import parse_victim, trml_setting_a, trml_setting_b
 from ..profiles import cache_root
 from ..train import TrainConfig, Trainer
+from ..files import building, save_atomically
 from ..utils import seed_everything, select_device, set_threads
+
+log = logging.getLogger(__name__)
 
 #: TRML's victim letters for the text/video datasets of this chapter.
 TRML_LETTERS = {"T": TEXT, "V": VIDEO}
@@ -182,7 +185,6 @@ def pretrain_foundation(
     lr: float | None = None,
     weight_decay: float | None = None,
     rebuild: bool = False,
-    verbose: bool = True,
 ) -> str:
     """Contrastively pretrain the small open_clip model ``name`` on image-text pairs of an
     unlabelled text + video split, with open_clip's own ``ClipLoss``; save its state dict and return
@@ -194,9 +196,6 @@ def pretrain_foundation(
     ``None`` come from :data:`PRETRAIN_SETTINGS`. The captions name only a product *family*, so contrastive pairs can teach the towers
     the family (and mood), not the category within a family.
     """
-    import open_clip
-    from open_clip.loss import ClipLoss
-
     register_tiny_configs()
     if name not in TINY_CLIP_CONFIGS:
         raise ValueError(f"pretrain_foundation builds the quick-profile models {tuple(TINY_CLIP_CONFIGS)}, not {name!r}.")
@@ -209,8 +208,23 @@ def pretrain_foundation(
                       n=len(unlabelled),
                       data=data_sig)
     path = cache_dir() / f"{name}-{key}.pt"
-    if path.is_file() and not rebuild:
-        return str(path)
+    with building(path):  # parallel callers (test workers, notebooks) wait for the one that builds it
+        if path.is_file() and not rebuild:
+            return str(path)
+        start = time.perf_counter()
+        model, loss = _pretrain_clip(name, unlabelled, seed, epochs, batch_size, lr, weight_decay)
+        save_atomically(model.state_dict(), path)
+    log.info("pretrained %s on %d unlabelled pairs in %.0f s (final ClipLoss %.2f); saved to %s",
+             name, len(unlabelled), time.perf_counter() - start, loss, path)
+    return str(path)
+
+
+def _pretrain_clip(name: str, unlabelled: MultimodalDataset, seed: int, epochs: int, batch_size: int, lr: float,
+                   weight_decay: float) -> tuple:
+    """The contrastive pretraining of :func:`pretrain_foundation`: ``(model, final loss)``."""
+    import open_clip
+    from open_clip.loss import ClipLoss
+
     seed_everything(seed)
     with _quiet_open_clip():  # it warns that a model built for training has no pretrained weights
         model = open_clip.create_model(name, pretrained=None)
@@ -221,7 +235,6 @@ def pretrain_foundation(
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     n = len(unlabelled)
-    start = time.perf_counter()
     model.train()
     for _ in range(epochs):
         order = torch.randperm(n, generator=gen)
@@ -233,14 +246,7 @@ def pretrain_foundation(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # unique: parallel test workers may pretrain at once
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(path)
-    if verbose:
-        print(f"pretrained {name} on {n} unlabelled pairs in {time.perf_counter() - start:.0f} s "
-              f"(final ClipLoss {loss.item():.2f}); saved to the cache")
-    return str(path)
+    return model, float(loss.item())
 
 
 @contextlib.contextmanager
@@ -461,15 +467,14 @@ def chapter_config(profile, fine_tune: bool = False, batch_size: int = 16) -> Tr
     return TrainConfig.from_dict(QUICK_FINE_TUNE if fine_tune else QUICK_TRAIN)
 
 
-def prepare(profile, arch: str | None = None, seed: int = 0, n_frames: int = 4, dataset: str = "mosi_raw",
-            verbose: bool = True) -> dict:
+def prepare(profile, arch: str | None = None, seed: int = 0, n_frames: int = 4, dataset: str = "mosi_raw") -> dict:
     """Data and foundation model of one chapter notebook.
 
     quick: the book's testbed as text + ``n_frames``-frame video (:func:`image_to_video`), and
     the small open_clip model ``arch`` pretrained here on the unlabelled split (cached on disk).
     paper: ``rmm_lib.data.load_splits(dataset, profile.data_root)`` and CLIP ``ViT-B-32`` /
     ``openai`` (or ``arch`` given as ``"NAME/TAG"``), both through the same loading call.
-    Prints which foundation model the run uses.
+    Logs which foundation model the run uses (``foundation`` says it too).
 
     Returns ``splits`` (raw text and video), ``data`` (what the chapter trains on: frozen cached
     features in the quick profile, the raw splits -- towers fine-tuned as in appendix B -- in the
@@ -485,10 +490,8 @@ def prepare(profile, arch: str | None = None, seed: int = 0, n_frames: int = 4, 
     else:
         set_threads(1)  # as rmm_lib.notebook.setup() sets it: also for callers that skip setup (tests)
         splits = testbed_video_splits(seed=seed, n_frames=n_frames)
-        clip, tokenizer, description = quick_foundation(splits.pop("unlabelled"), arch or "rmm-trml-vit", seed=seed,
-                                                        verbose=verbose)
-    if verbose:
-        print("foundation model:", description)
+        clip, tokenizer, description = quick_foundation(splits.pop("unlabelled"), arch or "rmm-trml-vit", seed=seed)
+    log.info("foundation model: %s", description)
     data = frozen_features(clip, tokenizer, splits) if profile.name == "quick" else splits
     return {"splits": splits, "data": data, "clip": clip, "tokenizer": tokenizer, "foundation": description}
 

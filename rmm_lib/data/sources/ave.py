@@ -4,12 +4,15 @@ rows ``Category&VideoID&Quality&StartTime&EndTime``) and the videos ``AVE/<Video
 included). 28 categories, 3,339 / 402 / 402 clips."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ..prepared import PreparedWriter
 from ..registry import info
 from .clips import write_clips
-from .common import PrepareError, parser, paths, require
+from .common import PrepareError, console, parser, paths, require
+
+log = logging.getLogger(__name__)
 
 NAME = "ave"
 FILES = {"train": "trainSet.txt", "val": "valSet.txt", "test": "testSet.txt"}
@@ -55,4 +58,5 @@ def main(argv=None) -> None:
     p = parser(info(NAME), __doc__.split("\n")[0])
     p.add_argument("--stored-frames", type=int, default=10)
     a = p.parse_args(argv)
-    print(f"prepared {prepare(a.root, a.source, a.stored_frames)}")
+    with console():
+        log.info("prepared %s", prepare(a.root, a.source, a.stored_frames))

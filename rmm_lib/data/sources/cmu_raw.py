@@ -5,6 +5,7 @@ videos; this works when you already hold a copy. score = ``label`` in [-3, 3]; c
 (negative / neutral / positive)."""
 from __future__ import annotations
 
+import logging
 import csv
 from pathlib import Path
 
@@ -13,7 +14,9 @@ import numpy as np
 from ..prepared import PreparedWriter
 from ..registry import MMSA_LABELS, info
 from .clips import write_clips
-from .common import PrepareError, parser, paths, require
+from .common import PrepareError, console, parser, paths, require
+
+log = logging.getLogger(__name__)
 
 MODES = {"train": "train", "valid": "val", "test": "test"}
 COLUMNS = ("video_id", "clip_id", "text", "label", "mode")
@@ -54,4 +57,5 @@ def main(argv=None, name: str | None = None) -> None:
     p.add_argument("--dataset", choices=("mosi_raw", "mosei_raw"), default=name or "mosi_raw")
     p.add_argument("--stored-frames", type=int, default=8)
     a = p.parse_args(argv)
-    print(f"prepared {prepare(a.dataset, a.root, a.source, a.stored_frames)}")
+    with console():
+        log.info("prepared %s", prepare(a.dataset, a.root, a.source, a.stored_frames))

@@ -2,12 +2,36 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..real import data_root
 from ..registry import DatasetInfo
+
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def console():
+    """While a preparation script runs: its reports (``logging``, INFO and up, from ``rmm_lib``) on
+    standard output. Called from Python, ``prepare`` only logs: warnings reach stderr, the rest is
+    shown once logging is configured."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("rmm_lib")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 class PrepareError(ValueError):
@@ -42,7 +66,7 @@ def check_finite(array: np.ndarray, where: str, policy: str = "error") -> np.nda
                 f"{where} has NaN/inf in {len(rows)} sample(s) (first {rows[:5].tolist()}). "
                 "Pass --nonfinite zero to replace them with 0 (recorded in the manifest)."
             )
-        print(f"{where}: replaced NaN/inf with 0 in {len(rows)} sample(s)")
+        log.warning("%s: replaced NaN/inf with 0 in %d sample(s)", where, len(rows))
         array = np.where(bad, 0, array).astype(array.dtype)
     return array
 

@@ -6,6 +6,7 @@ of OGM-GE's lists: 6,698 / 744 clips in CMPT), or a seeded stratified 90/10 spli
 Validation is carved from training (``--val-fraction``, our choice: the papers name none)."""
 from __future__ import annotations
 
+import logging
 import csv
 from pathlib import Path
 
@@ -14,7 +15,9 @@ import numpy as np
 from ..prepared import PreparedWriter
 from ..registry import CREMAD_EMOTIONS, info
 from .clips import split_train_val, write_clips
-from .common import PrepareError, parser, paths, require
+from .common import PrepareError, console, parser, paths, require
+
+log = logging.getLogger(__name__)
 
 NAME = "cremad"
 
@@ -69,4 +72,5 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stored-frames", type=int, default=10)
     a = p.parse_args(argv)
-    print(f"prepared {prepare(a.root, a.source, a.split_dir, a.val_fraction, a.seed, a.stored_frames)}")
+    with console():
+        log.info("prepared %s", prepare(a.root, a.source, a.split_dir, a.val_fraction, a.seed, a.stored_frames))

@@ -5,6 +5,7 @@ seeded, our choice) move from training to validation. Images stay in the release
 are decoded when a batch asks for them."""
 from __future__ import annotations
 
+import logging
 import csv
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import numpy as np
 
 from ..prepared import PreparedWriter
 from ..registry import TEXT_BYTES, info
-from .common import PrepareError, parser, paths, require, text_bytes
+from .common import PrepareError, console, parser, paths, require, text_bytes
+
+log = logging.getLogger(__name__)
 
 NAME = "food101"
 
@@ -79,4 +82,5 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-check-images", action="store_true", help="skip opening every image (faster)")
     a = p.parse_args(argv)
-    print(f"prepared {prepare(a.root, a.source, a.val_size, a.seed, not a.no_check_images)}")
+    with console():
+        log.info("prepared %s", prepare(a.root, a.source, a.val_size, a.seed, not a.no_check_images))

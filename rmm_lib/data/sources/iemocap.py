@@ -7,6 +7,7 @@ Put your features in ``<root>/iemocap/raw/``: ``train.npz``, ``val.npz``, ``test
 ``allow_pickle=False``: no code in them can run."""
 from __future__ import annotations
 
+import logging
 import zipfile
 from pathlib import Path
 
@@ -14,7 +15,9 @@ import numpy as np
 
 from ..prepared import PreparedWriter, sha256_file
 from ..registry import info
-from .common import PrepareError, check_finite, check_labels, parser, paths, require
+from .common import PrepareError, check_finite, check_labels, console, parser, paths, require
+
+log = logging.getLogger(__name__)
 
 NAME = "iemocap"
 SPLITS = ("train", "val", "test")
@@ -53,4 +56,5 @@ def prepare(root=None, source=None) -> Path:
 def main(argv=None) -> None:
     p = parser(info(NAME), __doc__.split("\n")[0])
     a = p.parse_args(argv)
-    print(f"prepared {prepare(a.root, a.source)}")
+    with console():
+        log.info("prepared %s", prepare(a.root, a.source))

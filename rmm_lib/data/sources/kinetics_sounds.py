@@ -4,13 +4,16 @@ use): ``train.csv`` and ``test.csv`` with rows ``<clip>,<class name>`` and ``vid
 (audio track included). 14,739 / 2,594 clips in CMPT; validation is carved from training."""
 from __future__ import annotations
 
+import logging
 import csv
 from pathlib import Path
 
 from ..prepared import PreparedWriter
 from ..registry import info
 from .clips import split_train_val, write_clips
-from .common import PrepareError, parser, paths, require
+from .common import PrepareError, console, parser, paths, require
+
+log = logging.getLogger(__name__)
 
 NAME = "kinetics_sounds"
 
@@ -54,4 +57,5 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stored-frames", type=int, default=10)
     a = p.parse_args(argv)
-    print(f"prepared {prepare(a.root, a.source, a.val_fraction, a.seed, a.stored_frames)}")
+    with console():
+        log.info("prepared %s", prepare(a.root, a.source, a.val_fraction, a.seed, a.stored_frames))

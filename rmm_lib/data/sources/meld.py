@@ -6,13 +6,16 @@ Labels: 7 emotions (``label.npy``) and 3 sentiments (``sentiment.npy``). A few r
 are missing (e.g. train dia125_utt3): ``--missing-video skip`` drops those utterances and says so."""
 from __future__ import annotations
 
+import logging
 import csv
 from pathlib import Path
 
 from ..prepared import PreparedWriter
 from ..registry import MELD_EMOTIONS, MELD_SENTIMENTS, info
 from .clips import write_clips
-from .common import PrepareError, parser, paths, require
+from .common import PrepareError, console, parser, paths, require
+
+log = logging.getLogger(__name__)
 
 NAME = "meld"
 SPLITS = {"train": ("train_sent_emo.csv", "train_splits"), "val": ("dev_sent_emo.csv", "dev_splits_complete"),
@@ -58,7 +61,7 @@ def prepare(root=None, source=None, missing_video: str = "error", stored_frames:
             items.append({"id": clip, "label": MELD_EMOTIONS.index(emotion), "sentiment": MELD_SENTIMENTS.index(sentiment),
                           "text": r["Utterance"], "video": video})
         if skipped:
-            print(f"{split}: skipped {len(skipped)} utterance(s) without a clip: {skipped[:5]}")
+            log.warning("%s: skipped %d utterance(s) without a clip: %s", split, len(skipped), skipped[:5])
         writer.manifest["source_files"][csv_name] = len(rows)
         write_clips(writer, split, items, len(MELD_EMOTIONS), audio=False, video=True, stored_frames=stored_frames,
                     extra={"sentiment": [it["sentiment"] for it in items]})
@@ -71,4 +74,5 @@ def main(argv=None) -> None:
     p.add_argument("--missing-video", choices=("error", "skip"), default="error")
     p.add_argument("--stored-frames", type=int, default=8)
     a = p.parse_args(argv)
-    print(f"prepared {prepare(a.root, a.source, a.missing_video, a.stored_frames)}")
+    with console():
+        log.info("prepared %s", prepare(a.root, a.source, a.missing_video, a.stored_frames))

@@ -6,6 +6,7 @@ float targets (N, 23); 15,552 / 2,608 / 7,799 samples. Genres the paper's 23 lea
 Text = the first plot outline (``--plot all`` joins them; the papers do not say)."""
 from __future__ import annotations
 
+import logging
 import json
 from pathlib import Path
 
@@ -13,7 +14,9 @@ import numpy as np
 
 from ..prepared import PreparedWriter
 from ..registry import MMIMDB_GENRES, TEXT_BYTES, info
-from .common import PrepareError, parser, paths, require, text_bytes
+from .common import PrepareError, console, parser, paths, require, text_bytes
+
+log = logging.getLogger(__name__)
 from .food101 import _check_image
 
 NAME = "mmimdb"
@@ -66,4 +69,5 @@ def main(argv=None) -> None:
     p.add_argument("--plot", choices=("first", "all"), default="first")
     p.add_argument("--no-check-images", action="store_true")
     a = p.parse_args(argv)
-    print(f"prepared {prepare(a.root, a.source, a.plot, not a.no_check_images)}")
+    with console():
+        log.info("prepared %s", prepare(a.root, a.source, a.plot, not a.no_check_images))

@@ -12,6 +12,7 @@ Structure (FACTS.md): ``{"train", "valid", "test"}`` each with ``raw_text``, ``a
 """
 from __future__ import annotations
 
+import logging
 import pickle
 from pathlib import Path
 
@@ -19,7 +20,9 @@ import numpy as np
 
 from ..prepared import PreparedWriter, sha256_file
 from ..registry import info
-from .common import PrepareError, check_finite, check_labels, parser, paths, require
+from .common import PrepareError, check_finite, check_labels, console, parser, paths, require
+
+log = logging.getLogger(__name__)
 
 SPLITS = {"train": "train", "valid": "val", "test": "test"}
 KEYS = ("raw_text", "audio", "vision", "id", "text", "text_bert", "audio_lengths", "vision_lengths",
@@ -142,6 +145,6 @@ def main(argv=None, name: str | None = None) -> None:
     p.add_argument("--trust-unverified", action="store_true", help="unpickle without a checksum to compare with")
     p.add_argument("--nonfinite", choices=("error", "zero"), default="error")
     args = p.parse_args(argv)
-    out = prepare(name or args.dataset, args.root, args.source, args.sha256, not args.unaligned,
-                  args.trust_unverified, args.nonfinite)
-    print(f"prepared {out}")
+    with console():
+        log.info("prepared %s", prepare(name or args.dataset, args.root, args.source, args.sha256, not args.unaligned,
+                                        args.trust_unverified, args.nonfinite))

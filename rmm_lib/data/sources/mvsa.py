@@ -27,6 +27,7 @@ unreadable file instead, and says which). Images stay in the release folder and 
 when a batch asks for them."""
 from __future__ import annotations
 
+import logging
 import codecs
 from collections import Counter
 from pathlib import Path
@@ -35,7 +36,9 @@ import numpy as np
 
 from ..prepared import PreparedWriter
 from ..registry import TEXT_BYTES, info
-from .common import PrepareError, parser, paths, require, text_bytes
+from .common import PrepareError, console, parser, paths, require, text_bytes
+
+log = logging.getLogger(__name__)
 from .food101 import _check_image
 
 NAME = "mvsa"
@@ -227,12 +230,12 @@ def prepare(root=None, source=None, variant: str = "single", ratio=(8, 1, 1), se
         if legacy:
             fallback.append(sample)
         kept.append((sample, allowed.index(label), text, str(image.resolve())))
-    print(f"MVSA-{variant.capitalize()}: {len(rows)} posts, kept {len(kept)}; dropped {dropped['conflicting_polarity']} "
-          f"with positive/negative text and image" + (f", {dropped['no_majority']} without a majority" if variant == "multiple" else ""))
+    log.info(f"MVSA-{variant.capitalize()}: {len(rows)} posts, kept {len(kept)}; dropped {dropped['conflicting_polarity']} "
+             f"with positive/negative text and image" + (f", {dropped['no_majority']} without a majority" if variant == "multiple" else ""))
     if bad:
-        print(f"skipped {len(bad)} post(s) with a missing or unreadable file: {bad[:5]}")
+        log.warning("skipped %d post(s) with a missing or unreadable file: %s", len(bad), bad[:5])
     if fallback:
-        print(f"{len(fallback)} text(s) were not valid UTF-8; their stray bytes were read as cp1252: {fallback[:5]}")
+        log.warning("%d text(s) were not valid UTF-8; their stray bytes were read as cp1252: %s", len(fallback), fallback[:5])
     parts = split_indices(len(kept), ratio, seed)
     counts = {"posts": len(rows), "kept": len(kept), "conflicting_polarity": dropped["conflicting_polarity"],
               "no_majority": dropped["no_majority"], "bad_files": len(bad), "text_legacy_bytes": len(fallback)}
@@ -270,4 +273,5 @@ def main(argv=None) -> None:
                    help="a post with a missing or unreadable file: stop (default) or drop it")
     p.add_argument("--no-check-images", action="store_true", help="skip opening every image (faster)")
     a = p.parse_args(argv)
-    print(f"prepared {prepare(a.root, a.source, a.variant, _ratio(a.ratio), a.seed, a.text_errors, a.on_bad, not a.no_check_images)}")
+    with console():
+        log.info("prepared %s", prepare(a.root, a.source, a.variant, _ratio(a.ratio), a.seed, a.text_errors, a.on_bad, not a.no_check_images))
