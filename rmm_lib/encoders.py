@@ -260,7 +260,9 @@ def hf_model(name_or_path: str, kind: str = "model", offline: bool | None = None
 def open_clip_model(name: str, pretrained: str | None = None, offline: bool | None = None, **kwargs):
     """``open_clip.create_model_and_transforms`` by architecture name and pretrained tag
     (e.g. ``"ViT-B-32", "openai"``) or a local checkpoint path, returning ``(model, preprocess,
-    tokenizer)``. ``pretrained=None`` gives random weights.
+    tokenizer)``. ``pretrained=None`` gives random weights. A tag whose weights were trained with
+    QuickGELU (``openai``) builds the model with QuickGELU, as those weights need (open_clip itself
+    would build nn.GELU and only warn).
 
     Offline (the quick profile), a tag that is not already cached fails at once with a message
     instead of open_clip's minute of retries. A missing checkpoint file raises
@@ -283,6 +285,10 @@ def open_clip_model(name: str, pretrained: str | None = None, offline: bool | No
             f"file path, got {pretrained!r}."
         )
     local = None if pretrained is None else Path(pretrained).expanduser()
+    if pretrained is not None and not local.exists() and _tag_wants_quick_gelu(open_clip, name, pretrained):
+        # OpenAI's CLIP weights were trained with QuickGELU; open_clip's plain configs (ViT-B-32, ViT-B-16,
+        # RN50) use nn.GELU and, given the tag, only warn. Build the activation the weights expect.
+        kwargs.setdefault("force_quick_gelu", True)
     if local is not None and local.exists():
         problem = (
             "it is a directory; pass the checkpoint file inside it" if local.is_dir() else checkpoint_problem(local)
@@ -309,6 +315,16 @@ def open_clip_model(name: str, pretrained: str | None = None, offline: bool | No
         pretrained = str(Path(pretrained).expanduser().resolve())
     model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, **kwargs)
     return model, preprocess, open_clip.get_tokenizer(name)
+
+
+def _tag_wants_quick_gelu(open_clip, name: str, tag: str) -> bool:
+    """Whether the released weights ``name``/``tag`` were trained with QuickGELU (OpenAI's CLIP) while
+    open_clip's config ``name`` builds nn.GELU: loading them as they are gives every layer the wrong
+    activation, silently (same keys, other outputs)."""
+    if tag not in open_clip.list_pretrained_tags_by_model(name):
+        return False
+    wants = bool(open_clip.get_pretrained_cfg(name, tag).get("quick_gelu", False))
+    return wants and not (open_clip.get_model_config(name) or {}).get("quick_gelu", False)
 
 
 def _open_clip_advice(open_clip, name: str) -> str:

