@@ -295,3 +295,35 @@ def test_configure_optimizer_is_the_optimizer_used(small_splits):
     trainer.fit(small_splits["train"])  # one batch: one step
     assert type(model.optimizer).steps == 1 and len(model.grads) == 1
     assert torch.allclose(model.lin.weight.detach(), before - 0.5 * model.grads[0], atol=1e-6)
+
+
+def test_a_gpu_that_only_emulates_bf16_trains_in_fp16(monkeypatch):
+    """A T4 (compute capability 7.5) has no native bf16; torch.cuda.is_bf16_supported() says True there by
+    default (emulation), which would run every matmul in slow emulated bf16. The trainer asks for native support."""
+    from rmm_lib.train import autocast_dtype
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert autocast_dtype() == torch.float16  # a T4: bf16 only by emulation
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert autocast_dtype() == torch.bfloat16  # an A100, H100, L4
+
+
+def test_a_trained_model_kept_for_evaluation_frees_its_training_state(small_splits, tmp_path):
+    """Tables keep every model they train: once trained, its gradients and optimiser state go (three
+    more copies of the weights with Adam), its evaluation is unchanged, the checkpoint still resumes,
+    and training the released trainer further is refused."""
+    train, val = small_splits["train"], small_splits["val"]
+    trainer = Trainer(_concat(train, 0), TrainConfig(epochs=1, batch_size=32))
+    trainer.fit(train, val, run_dir=tmp_path / "run")
+    before = trainer.evaluate(val)
+    assert trainer.optimizer.state and any(p.grad is not None for p in trainer.model.parameters())
+    assert trainer.best_state is not None  # restored into the model at the end of fit: a second copy
+    trainer.release_training_state()
+    assert not trainer.optimizer.state and all(p.grad is None for p in trainer.model.parameters())
+    assert trainer.best_state is None and trainer.best_epoch == 1
+    assert trainer.evaluate(val) == before
+    with pytest.raises(RuntimeError, match="Resume from its checkpoint"):
+        trainer.fit(train, val, epochs=2)
+    resumed = Trainer(_concat(train, 0), TrainConfig(epochs=2, batch_size=32))
+    resumed.fit(train, val, resume=tmp_path / "run" / "last.pt")
+    assert resumed.epoch == 2

@@ -375,6 +375,7 @@ def train_cmpt(ctx, train_presence=None, val_presence=None, variant: str = "cmpt
     trainer = Trainer(model, ctx.train, progress=ctx.progress)
     mask_id = "complete" if key[2] is None else hashlib.sha256(key[2]).hexdigest()[:12]  # one cell per training mask
     trainer.fit(train, val if not ctx.smoke else None, **ctx.fit_kwargs(*key[:2], mask_id, *key[3:]))
+    trainer.release_training_state()  # kept for evaluation: gradients and optimiser state freed
     ctx.assets.models[key] = trainer
     return trainer
 

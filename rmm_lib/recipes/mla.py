@@ -85,10 +85,19 @@ class ResNet18Encoder(nn.Module):
         return self.net(x.unsqueeze(1))
 
 
+#: The parts of an open_clip ``CLIP`` that only its text tower uses, and the contrastive temperature
+#: (neither tower uses it here).
+_TEXT_PARTS = ("transformer", "token_embedding", "positional_embedding", "ln_final", "text_projection")
+
+
 class ClipTower(nn.Module):
     """One tower of an open_clip model (ViT-B-32 with OpenAI's weights from the local cache, or
     none) and a linear map to ``dim``. The text tower reads the loaders' UTF-8 byte rows, turns them
-    back into strings and tokenizes those with CLIP's own BPE tokenizer."""
+    back into strings and tokenizes those with CLIP's own BPE tokenizer.
+
+    The checkpoint holds both towers; each ``ClipTower`` keeps only its own (and drops CLIP's
+    ``logit_scale``), so an image-text model holds one CLIP's weights, not two: the other tower would
+    never train (it gets no gradient) but would double the model's memory and every checkpoint."""
 
     def __init__(self, modality: str, dim: int, pretrained: bool = True, name: str = "ViT-B-32",
                  offline: bool = True):
@@ -100,8 +109,11 @@ class ClipTower(nn.Module):
         with contextlib.nullcontext() if pretrained else _quiet_open_clip():  # "no pretrained weights": intended
             model, _, self.tokenizer = open_clip_model(name, pretrained="openai" if pretrained else None,
                                                        offline=offline)
+        width = int(model.text_projection.shape[1])  # CLIP's joint embedding size (both towers)
+        for part in (_TEXT_PARTS if modality == "image" else ("visual",)) + ("logit_scale",):
+            setattr(model, part, None)  # a registered module or parameter set to None leaves the state dict
         self.clip, self.modality = model, modality
-        self.proj = nn.Linear(model.text_projection.shape[1], dim)
+        self.proj = nn.Linear(width, dim)
 
     def forward(self, x):
         if self.modality == "image":
@@ -143,6 +155,7 @@ def fit(ctx, method: str, presence: dict | None = None, tag: str = "", **kwargs)
     trainer = Trainer(model, ctx.train, progress=ctx.progress)
     # both profiles keep the epoch with the best validation accuracy (never the test's)
     trainer.fit(train, val, **ctx.fit_kwargs(*key[2:]))
+    trainer.release_training_state()  # kept for evaluation: gradients and optimiser state freed
     ctx.assets.models[key] = trainer
     return trainer
 

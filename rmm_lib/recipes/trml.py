@@ -527,9 +527,10 @@ def run_cell(ctx, splits: dict, method: str, setting: str, victim: str, task: st
     key = ("trml", method, "-" if method == "ub" else setting, "-" if method == "ub" else victim, task, ctx.seed,
            repr(ctx.train), repr(sorted(ctx.model.items())))
     if key not in ctx.assets.models:
-        ctx.assets.models[key] = run_trml(clip, splits, method, setting, victim, task=task, config=ctx.train,
-                                          seed=ctx.seed, tokenizer=tokenizer, fit_kwargs=ctx.fit_kwargs(*key),
-                                          **ctx.model)
+        result = run_trml(clip, splits, method, setting, victim, task=task, config=ctx.train, seed=ctx.seed,
+                          tokenizer=tokenizer, fit_kwargs=ctx.fit_kwargs(*key), **ctx.model)
+        result.trainer.release_training_state()  # kept for evaluation: gradients and optimiser state freed
+        ctx.assets.models[key] = result
     return ctx.assets.models[key]
 
 

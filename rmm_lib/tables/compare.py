@@ -61,6 +61,7 @@ def _train_features(ctx: RunContext, method: str, protocol: str, masks: dict) ->
     seed_everything(ctx.seed)
     trainer = Trainer(R.build(method, train), ctx.train, progress=ctx.progress)
     trainer.fit(train, val if not ctx.smoke else None, **ctx.fit_kwargs("compare", method, protocol, ctx.seed))
+    trainer.release_training_state()
     return trainer
 
 
