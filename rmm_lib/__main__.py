@@ -1,9 +1,9 @@
-"""``python -m rmm_lib``: list the papers' tables, run one on real data, or smoke-test them.
+"""``python -m rmm_lib``: list the papers' tables, run one on real data, or dry-run them at full size.
 
     python -m rmm_lib list
     python -m rmm_lib run mla.table2 --data-root ~/rmm_data --out runs/ [--epochs N] [--device cuda] [--resume]
     torchrun --nproc_per_node 4 -m rmm_lib run mla.table2 ...   # the same run on 4 GPUs (DDP)
-    python -m rmm_lib smoke all --steps 5        # synthetic inputs of the real shapes, random-init backbones
+    python -m rmm_lib smoke all                  # full-size dry run: every table's models, random weights, one step
     python -m rmm_lib grid limits                # a grid of the book into results/limits.json (resumable)
 
 This is an entry point: it reads the profile (``run`` and ``smoke`` use ``paper``, the papers'
@@ -95,38 +95,74 @@ def _run(args) -> int:
 
 
 def cmd_smoke(args) -> int:
-    from .data import synthetic_splits
-    from .profiles import profile_from_env
-    from .reproduce import run_table
+    """``smoke``: the full-size dry run (:mod:`rmm_lib.dryrun`) of one table or all of them."""
+    from . import dryrun
 
-    profile = profile_from_env(args.profile)
     specs = load_all()
-    keys = sorted(specs) if args.key == "all" else [get(args.key).key]
-    if not keys:
+    if not specs:
         print("no table is registered yet")
         return 0
+    chosen = [specs[k] for k in sorted(specs)] if args.key == "all" else [get(args.key)]
+    groups = dryrun.groups_of(chosen)
     device = _device(args.device)
-    rows, failed = [], []
-    for key in keys:
-        spec = specs[key]
-        splits = synthetic_splits(spec.dataset, n=args.samples, seed=args.seed)
-        start = time.perf_counter()
-        try:
-            record = run_table(spec, splits, profile, device=device, out_dir=Path(args.out) / "smoke", seed=args.seed,
-                               max_steps=args.steps, pretrained=False, progress=False)
-        except Exception as err:  # report every table, then fail
-            failed.append(key)
-            print(f"{key}: FAILED {type(err).__name__}: {err}")
-            continue
-        wall = time.perf_counter() - start
-        row = {"key": key, "dataset": spec.dataset, "device": device, "steps": args.steps, "wall_s": round(wall, 2),
-               "steps_per_s": round(args.steps / wall, 3), "peak_memory_mb": record["peak_memory_mb"]}
-        rows.append(row)
-        what = "GPU memory" if device.startswith("cuda") else "process RSS"
-        print(f"{key}: {row['steps_per_s']} steps/s (incl. model build), peak {what} {row['peak_memory_mb']:.0f} MB on {device}")
-    out = Path(args.out) / "smoke" / "smoke.json"
+    options = {"device": device, "batch_size": args.batch_size, "seed": args.seed, "timed_steps": args.steps,
+               "table": _pairs(args.table, "--table") or None, "train": _pairs(args.train, "--train") or None,
+               "memory_cap_mib": args.memory_cap_gib * 1024}
+    data_options = _pairs(args.data_option, "--data-option")
+
+    def data_for(spec):
+        return {"dataset": spec.dataset, "data_root": args.data_root, "samples": args.samples, "seed": args.seed,
+                "data_options": {**spec.data_options, **data_options} or None}
+
+    failed = []
+
+    def report(keys, result):
+        for key in keys:
+            spec = specs[key]
+            row = dryrun.summary(result, key, spec.paper) if key in result["tables"] else {"status": "failed"}
+            if row["status"] != "ok":
+                failed.append(key)
+                print(f"{key}: FAILED {result['tables'].get(key, {}).get('error', '')}", flush=True)
+                continue
+            shared = result["tables"][key].get("reused") or {}
+            also = f" ({len(shared)} shared with {', '.join(sorted(set(shared.values())))})" if shared else ""
+            if not row["models"]:
+                print(f"{key}: ok | 0 model(s): it trains none through the trainer | peak "
+                      f"{dryrun.fmt_mib(row['peak_memory_mib'])}", flush=True)
+                continue
+            print(f"{key}: ok | {row['models']} model(s){also} | {row['model']} "
+                  f"{dryrun.fmt_millions(row['parameters'])} ({dryrun.fmt_millions(row['trainable'])} trainable) | "
+                  f"train step {row['train_step_s']:.2f} s, eval step {row['eval_step_s']:.2f} s at batch "
+                  f"{args.batch_size} | peak {dryrun.fmt_mib(row['peak_memory_mib'])} | checkpoints "
+                  f"{dryrun.fmt_mib(row['checkpoints_mib'])} | {device}", flush=True)
+
+    if args.in_process:
+        from .utils import set_threads
+
+        set_threads(args.threads)
+        result = {"tables": {}, "cells": {}}
+        for keys in groups:
+            dataset = specs[keys[0]].dataset
+            try:
+                splits = dryrun.load_dry_splits(**data_for(specs[keys[0]]))
+            except (FileNotFoundError, ValueError) as err:
+                part = {"tables": {k: {"dataset": dataset, "status": "failed", "error": str(err)} for k in keys},
+                        "cells": {}}
+            else:
+                part = dryrun.dry_run_group([specs[k] for k in keys], splits, **options)
+            result["tables"].update(part["tables"])
+            result["cells"].update(part["cells"])
+            report(keys, part)
+    else:
+        result = dryrun.run_isolated(groups, data_for, {**options, "threads": args.threads}, on_group=report)
+    what = f"prepared data under {args.data_root}" if args.data_root else "random data of the real shapes"
+    record = dryrun.make_record(result, command="python -m rmm_lib " + " ".join(shlex.quote(a) for a in args.argv),
+                                options={"batch_size": args.batch_size, "timed_steps": args.steps, "device": device},
+                                data=f"{what}, {args.samples} samples per split")
+    out = Path(args.record) if args.record else Path(args.out) / "smoke" / "smoke.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=1))
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {out}: {len(chosen) - len(failed)} of {len(chosen)} table(s) ran at full size")
     return 1 if failed else 0
 
 
@@ -173,14 +209,27 @@ def main(argv=None) -> int:
                    help="the paper profile's backbone classes at a reduced size, random weights (CPU tests)")
     r.add_argument("--profile", default="paper", choices=("paper", "quick"),
                    help="paper (default): the papers' backbones and settings")
-    s = sub.add_parser("smoke", help="a few steps on synthetic data of the real shapes, random-init backbones")
+    s = sub.add_parser("smoke", help="full-size dry run: each table's models at the paper's size, random weights, "
+                                     "one training and one evaluation step per model, measured")
     s.add_argument("key", help="a table key or 'all'")
-    s.add_argument("--steps", type=int, default=3)
-    s.add_argument("--samples", type=int, default=8, help="synthetic samples per split")
-    s.add_argument("--out", default="runs")
-    s.add_argument("--device", default=None)
+    s.add_argument("--data-root", default=None,
+                   help="prepared data to read (its first --samples per split); default: random data of the real shapes")
+    s.add_argument("--samples", type=int, default=4, help="samples per split")
+    s.add_argument("--batch-size", type=int, default=2)
+    s.add_argument("--steps", type=int, default=0, help="timed training steps per model after the first (default 0)")
+    s.add_argument("--table", action="append", default=[], metavar="KEY=VALUE", help="part of the table, as for run")
+    s.add_argument("--train", action="append", default=[], metavar="KEY=VALUE", help="a TrainConfig field, as for run")
+    s.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE", help="as for run")
+    s.add_argument("--out", default="runs", help="writes OUT/smoke/smoke.json (no checkpoints are kept)")
+    s.add_argument("--record", default=None, help="write the record here instead")
+    s.add_argument("--device", default="cpu")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--profile", default="paper", choices=("paper", "quick"))
+    s.add_argument("--threads", type=int, default=1, help="torch CPU threads per table process")
+    s.add_argument("--memory-cap-gib", type=float, default=8.0,
+                   help="between tables that share models, drop the kept ones above this much resident memory")
+    s.add_argument("--in-process", action="store_true",
+                   help="run every table in this process (default: each group of tables in a fresh one)")
+    s.add_argument("--profile", default="paper", choices=("paper",), help="the dry run is of the paper profile")
     g = sub.add_parser("grid", help="compute a grid of the book into results/NAME.json (resumable)")
     g.add_argument("name", help="a grid name, or 'list' for every grid and whether its record is current")
     g.add_argument("--cells", action="append", default=[], help="only these cells (comma-separated)")

@@ -98,23 +98,29 @@ def test_run_without_data_explains_what_to_download(toy, tmp_path, capsys):
     assert "prepare_iemocap.py" in err and "request access from its owners" in err
 
 
-def test_smoke_uses_synthetic_real_shapes(toy, tmp_path, capsys):
-    assert main(["smoke", "all", "--steps", "2", "--out", str(tmp_path / "runs"), "--device", "cpu"]) == 0
-    assert SEEN["smoke"] and SEEN["max_steps"] == 2 and SEEN["n"] == 8
-    assert (SEEN["train"].epochs, SEEN["train"].warmup_epochs) == (1, 0)  # one epoch, the spec's warm-up dropped
+def test_smoke_is_a_dry_run_on_synthetic_real_shapes(toy, tmp_path, capsys):
+    """Without --data-root the dry run reads random data of the real shapes; one step per model at
+    batch 2 (the spec's warm-up dropped), in the paper profile with random weights, nothing kept but
+    the record, which is never a result."""
+    assert main(["smoke", "all", "--out", str(tmp_path / "runs"), "--in-process"]) == 0
+    assert SEEN["smoke"] and SEEN["max_steps"] == 1 and SEEN["n"] == 4 and SEEN["profile"] == "paper"
+    assert (SEEN["train"].epochs, SEEN["train"].warmup_epochs, SEEN["train"].batch_size) == (1, 0, 2)
     out = capsys.readouterr().out
-    assert "toy.table1:" in out and "steps/s" in out and "peak" in out
-    rows = json.loads((tmp_path / "runs" / "smoke" / "smoke.json").read_text())
-    assert rows[0]["key"] == "toy.table1" and rows[0]["peak_memory_mb"] > 0
+    assert "toy.table1: ok | 0 model(s)" in out and "1 of 1 table(s) ran at full size" in out
+    record = json.loads((tmp_path / "runs" / "smoke" / "smoke.json").read_text())
+    assert record["tables"]["toy.table1"]["status"] == "ok" and record["provenance"]["batch_size"] == 2
+    assert "random data of the real shapes" in record["provenance"]["data"]
     assert load_record("toy.table1", tmp_path / "runs" / "smoke") is None  # a smoke run is never a result
+    assert not list(tmp_path.rglob("*.pt"))
 
 
 def test_smoke_reports_a_failing_table_and_unknown_keys(toy, tmp_path, monkeypatch, capsys):
     broken = tables.TableSpec(key="toy.broken", paper="toy", title="Broken", dataset="mosi", backbones={}, train={},
                               protocol="", paper_numbers={}, run=lambda ctx: 1 / 0)
     monkeypatch.setitem(tables.REGISTRY, broken.key, broken)
-    assert main(["smoke", "all", "--steps", "1", "--out", str(tmp_path), "--device", "cpu"]) == 1
-    assert "toy.broken: FAILED ZeroDivisionError" in capsys.readouterr().out
+    assert main(["smoke", "all", "--out", str(tmp_path), "--in-process"]) == 1
+    out = capsys.readouterr().out
+    assert "toy.broken: FAILED ZeroDivisionError" in out and "toy.table1: ok" in out
     assert main(["run", "nope.table9"]) == 2
     assert "known tables:" in capsys.readouterr().err
 

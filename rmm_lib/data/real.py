@@ -88,16 +88,19 @@ def _apply_options(name, ds, options):
     return ds
 
 
-def synthetic_splits(name: str, n: int = 8, seed: int = 0) -> dict:
+def synthetic_splits(name: str, n: int = 8, seed: int = 0, words: int = 6) -> dict:
     """Random data of ``name``'s real per-sample shapes (``n`` samples per split), for smoke
-    runs: labels drawn uniformly over the real classes, text strings of random words."""
+    runs: labels drawn uniformly over the real classes, text strings of ``words`` random words
+    (enough words fill a tokenizer's maximum length, as long captions and plots do)."""
     if name == "benchmark":
         from .benchmark import make_benchmark
 
         return make_benchmark(n, n, n, seed=seed)
     spec = info(name)
     g = torch.Generator().manual_seed(seed)
-    words = ("good", "bad", "movie", "food", "music", "okay", "great", "sad")
+    if not isinstance(words, int) or words < 1:
+        raise ValueError(f"words must be an integer >= 1 (words per synthetic text), got {words!r}.")
+    vocabulary = ("good", "bad", "movie", "food", "music", "okay", "great", "sad")
     out = {}
     for k, split in enumerate(SPLITS):
         inputs, strings = {}, {}
@@ -107,8 +110,8 @@ def synthetic_splits(name: str, n: int = 8, seed: int = 0) -> dict:
             else:
                 inputs[m] = torch.randn((n, *shape), generator=g)
             if m == "text":
-                pick = torch.randint(0, len(words), (n, 6), generator=g)
-                strings[m] = [" ".join(words[i] for i in row) for row in pick.tolist()]
+                pick = torch.randint(0, len(vocabulary), (n, words), generator=g)
+                strings[m] = [" ".join(vocabulary[i] for i in row) for row in pick.tolist()]
         if spec.task == "multilabel":
             label = (torch.rand((n, spec.n_classes), generator=g) < 0.3).float()
         else:
