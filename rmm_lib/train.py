@@ -155,6 +155,11 @@ class Trainer:
         self._best_restored = False  # fit ended on the best epoch's weights (best_state is then a copy)
         # several processes: every training step runs through DDP (see _TrainingStepModule)
         self._data_parallel = self._wrap_data_parallel() if self.processes > 1 else None
+        # The frozen weights' fingerprint is taken now, as the model was built or loaded: peft's LoRA on
+        # open_clip's nn.MultiheadAttention merges its update into the frozen projection for each forward
+        # and subtracts it again, so those "frozen" tensors drift by rounding (~1e-8) while training, and a
+        # fingerprint taken at the first checkpoint refused every resume of a CMPT run.
+        self._frozen()
 
     # ------------------------------------------------------------------ set-up
     def _check_batch_split(self) -> None:
@@ -465,7 +470,8 @@ class Trainer:
         random.setstate(_as_tuple(rng["python"]))
 
     def _frozen(self) -> dict:
-        """Count and fingerprint of the frozen parameters (computed once: they do not train)."""
+        """Count and fingerprint of the frozen parameters, computed once, when the trainer is built
+        (before any step: see ``__init__``)."""
         if not hasattr(self, "_frozen_cache"):
             frozen = frozen_parameters(self.model)
             self._frozen_cache = {"tensors": len(frozen), "values": sum(t.numel() for t in frozen.values()),

@@ -327,3 +327,29 @@ def test_a_trained_model_kept_for_evaluation_frees_its_training_state(small_spli
     resumed = Trainer(_concat(train, 0), TrainConfig(epochs=2, batch_size=32))
     resumed.fit(train, val, resume=tmp_path / "run" / "last.pt")
     assert resumed.epoch == 2
+
+
+def test_a_lora_model_on_open_clip_attention_resumes(tmp_path):
+    """peft's LoRA on open_clip's nn.MultiheadAttention adds its update to the frozen projection for
+    each forward and subtracts it again, so the 'frozen' tensors drift by rounding while training; the
+    frozen fingerprint is therefore taken when the trainer is built, from the weights as loaded, and a
+    resume on the same weights is accepted (a fingerprint taken at the first checkpoint refused it)."""
+    from rmm_lib.data import synthetic_splits
+    from rmm_lib.profiles import get_profile
+    from rmm_lib.recipes import cmpt
+    from rmm_lib.train import frozen_parameters
+
+    train = synthetic_splits("food101", n=4)["train"]
+
+    def build():
+        return cmpt.build_cmpt(train, profile=get_profile("paper"), reduced=True, **cmpt.variant_options("cmpt", True))
+
+    model = build()
+    as_built = {k: v.detach().clone() for k, v in frozen_parameters(model).items()}
+    first = Trainer(model, TrainConfig(epochs=2, batch_size=2, lr=1e-2))
+    first.fit(train, epochs=1, run_dir=tmp_path / "run")
+    drift = max(float((as_built[k] - v).abs().max()) for k, v in frozen_parameters(model).items())
+    assert 0 < drift < 1e-5  # the rounding the fingerprint must not see
+    resumed = Trainer(build(), TrainConfig(epochs=2, batch_size=2, lr=1e-2))
+    resumed.fit(train, resume=tmp_path / "run" / "last.pt")
+    assert resumed.epoch == 2
