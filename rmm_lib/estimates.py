@@ -26,7 +26,23 @@ For a spec, ``time = FLOPs / SUSTAINED_FLOPS`` with
   MLPs on IEMOCAP features) will be slower than this and large batches of ViTs may be faster.
 
 A measured figure replaces the estimate as soon as one exists: ``spec.gpu_minutes`` (a measured
-smoke run) or the wall time of a real GPU run recorded in ``runs/<key>/result.json``.
+smoke run), the wall time of a real GPU run recorded in ``runs/<key>/result.json``, or the projected
+time of ``results/gpu_cost.json`` (``benchmarks/gpu_cost.py``: measured steps on a GPU).
+
+Two GPUs are estimated (:data:`GPUS`): Colab's T4 (65 TFLOP/s fp16 peak; the trainer uses fp16
+there, since a T4 has no native bf16) and an A100-class GPU, both at the same assumed share of
+their peak. Beside the time, from the full-size record ``results/full_size.json``
+(``benchmarks/full_size.py``: every table's models built at full size on a CPU):
+
+* **GPU memory** (:func:`gpu_memory_gib`): every model a table trains stays on the GPU for its
+  evaluation (its weights only: the trainer frees gradients and optimiser state after training), and
+  the one in training adds its gradients, its optimiser's states and the activations its step keeps
+  for backward at the paper's batch size (measured in float32 on the CPU: an upper bound under
+  autocast), plus :data:`CUDA_OVERHEAD_GIB` for the CUDA context and workspaces.
+* **disk** (:func:`disk_gib`): the release's download size (``DATASETS[name].size``), the prepared
+  arrays (:func:`prepared_gib`: frames as uint8, fbanks as float16, as ``data_scripts/`` writes them;
+  images stay in the release folders) and the checkpoints of every model (one ``last.pt`` each, as
+  measured).
 """
 from __future__ import annotations
 
@@ -41,6 +57,36 @@ FLOPS_FILE = Path(__file__).resolve().parent / "tables" / "flops.json"
 #: Assumed sustained throughput of one GPU, FLOP/s (see the module docstring).
 SUSTAINED_FLOPS = 100e12
 ASSUMED_GPU = "an A100-class GPU at about 30 % of its 312 TFLOP/s dense bf16 peak"
+
+@dataclass(frozen=True)
+class GPU:
+    """A GPU class the page estimates for: dense tensor-core peak in the precision the trainer uses
+    on it, the assumed share of that peak a training run sustains, and its memory."""
+
+    name: str
+    peak_tflops: float
+    precision: str
+    memory_gib: float
+    efficiency: float = 0.32
+
+    @property
+    def sustained_flops(self) -> float:
+        return self.peak_tflops * 1e12 * self.efficiency
+
+
+#: The page's two GPUs. A100-class keeps the assumed 100 TFLOP/s (:data:`SUSTAINED_FLOPS`); the T4
+#: (Colab's free GPU: 65 TFLOP/s fp16 peak, 15 GB) gets the same share of its peak, about 21 TFLOP/s --
+#: small batches and data loading usually leave a T4 further below its peak than that.
+GPUS = {
+    "T4": GPU("T4 (Colab)", 65.0, "fp16 autocast", 15.0, efficiency=SUSTAINED_FLOPS / 312e12),
+    "A100": GPU("A100-class", 312.0, "bf16 autocast", 40.0, efficiency=SUSTAINED_FLOPS / 312e12),
+}
+#: GPU memory the estimate adds for the CUDA context, cuBLAS/cuDNN workspaces and the allocator's slack.
+CUDA_OVERHEAD_GIB = 1.0
+#: The records the page reads (``results/`` at the repository root).
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+FULL_SIZE_FILE = RESULTS / "full_size.json"
+GPU_COST_FILE = RESULTS / "gpu_cost.json"
 
 #: Models one run of a spec trains, by table (``<paper>.<table>``, the dataset suffix dropped), as
 #: its ``run`` function in ``rmm_lib/tables/<paper>.py`` trains them (each spec run on its own).
@@ -106,6 +152,10 @@ class Estimate:
     @property
     def minutes(self) -> float:
         return self.total_flops / SUSTAINED_FLOPS / 60
+
+    def minutes_on(self, gpu: str) -> float:
+        """Estimated minutes on one of :data:`GPUS` (``"T4"``, ``"A100"``)."""
+        return self.total_flops / GPUS[gpu].sustained_flops / 60
 
 
 @lru_cache(maxsize=None)
@@ -227,17 +277,147 @@ def format_minutes(minutes: float) -> str:
 
 
 def describe() -> str:
-    """The estimate's formula and assumptions in one Markdown paragraph (for the page)."""
+    """The estimates' formulas and assumptions in one Markdown paragraph (for the page)."""
     prov = flops_table().get("provenance", {})
     counted = (f"counted once by `{prov['command']}` (torch {prov.get('torch')}, "
                "`torch.utils.flop_counter.FlopCounterMode`, architectures without weights)" if prov else
                "missing: run `python benchmarks/flops.py`")
+    t4, a100 = GPUS["T4"], GPUS["A100"]
+    full = load_record(FULL_SIZE_FILE).get("provenance") or {}
+    measured = (f"`{full['command']}` built every table's models at full size on a CPU ({full.get('cpu', '?')}, "
+                f"code `{full.get('code_hash')}`) and measured them" if full else
+                "the full-size record is missing: run `python benchmarks/full_size.py`")
     return (
         "**GPU time (estimate)** = models x [epochs x (train samples x training FLOPs + val samples x forward "
-        "FLOPs) + test samples x forward FLOPs] / an assumed sustained "
-        f"{SUSTAINED_FLOPS / 1e12:.0f} TFLOP/s ({ASSUMED_GPU}, bf16 autocast). FLOPs per sample are the "
-        f"backbones' at the loaders' input sizes, {counted}; a training step is forward + backward as counted "
-        "there: about 3x the forward when every weight trains (TRML, MLA) and 2-2.3x with CMPT's frozen "
-        "backbones and LoRA. Every model is charged every backbone. Data loading and element-wise work are "
-        "not counted, so small models run slower than the estimate. A measured time replaces it once one exists."
+        "FLOPs) + test samples x forward FLOPs] / the GPU's assumed sustained rate: "
+        f"{a100.sustained_flops / 1e12:.0f} TFLOP/s for an **A100-class** GPU ({a100.efficiency:.0%} of its "
+        f"{a100.peak_tflops:.0f} TFLOP/s dense {a100.precision.split()[0]} peak, {a100.precision}) and "
+        f"{t4.sustained_flops / 1e12:.0f} TFLOP/s for Colab's **T4** (the same share of its {t4.peak_tflops:.0f} "
+        f"TFLOP/s {t4.precision.split()[0]} peak; a T4 has no native bf16, so the trainer runs fp16 there). "
+        f"FLOPs per sample are the backbones' at the loaders' input sizes, {counted}; a training step is forward "
+        "+ backward as counted there: about 3x the forward when every weight trains (TRML, MLA) and 2-2.3x with "
+        "CMPT's frozen backbones and LoRA. Every model is charged every backbone. Data loading and element-wise "
+        "work are not counted, so small models and small batches run slower than the estimate, a T4 most of all. "
+        "**GPU memory (estimate)** = every model the table trains, kept for its evaluation (float32 weights) + the "
+        "largest training step (gradients, optimiser states, and the activations it keeps for backward at the "
+        f"paper's batch size, in float32: an upper bound under autocast) + {CUDA_OVERHEAD_GIB:.0f} GB for CUDA; "
+        f"{measured}. **Disk**: the download the loader needs, the arrays `data_scripts/` writes (frames, "
+        "fbanks) and one checkpoint per model (what trains, its optimiser state and the best epoch's copy; "
+        "measured at full size). A measured time replaces an estimate once one exists."
     )
+
+
+# ----------------------------------------------------------------------------- memory and disk
+#: Optimiser states per trainable weight (float32 each): Adam/AdamW two moments, SGD one momentum.
+OPTIMIZER_STATES = {"adam": 2, "adamw": 2, "sgd": 1}
+#: Frames the preparation stores per clip (``data_scripts``' defaults; the loader draws 3 of them).
+STORED_FRAMES = {"mosi_raw": 8, "mosei_raw": 8, "meld": 8}
+DEFAULT_STORED_FRAMES = 10
+#: What a table needs to download where the release holds more: CREMA-D's repository (~25 GB) also
+#: carries MP3 and MP4 copies; the loader reads AudioWAV (0.6 GB) and VideoFlash (~5 GB) only.
+DOWNLOAD_GB = {"cremad": 5.6}
+
+
+@lru_cache(maxsize=None)
+def _record(path: str, mtime: float) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def load_record(path) -> dict:
+    """A committed record (``results/*.json``), ``{}`` when it is missing."""
+    path = Path(path)
+    return _record(str(path), path.stat().st_mtime) if path.is_file() else {}
+
+
+def record_cells(record: dict, key: str) -> list:
+    """The models (cells) table ``key`` uses in a full-size record: those it trained, then those it
+    reused from another table of its group."""
+    entry = (record.get("tables") or {}).get(key) or {}
+    names = list(entry.get("trained", [])) + list(entry.get("reused", {}))
+    cells = record.get("cells") or {}
+    return [cells[n] for n in names if n in cells]
+
+
+def gpu_memory_gib(spec, record: dict | None = None) -> float | None:
+    """Estimated peak GPU memory of one run of ``spec`` at its batch size, in GiB (None without a
+    full-size record of it): every model of the table kept (float32 weights) + the largest training
+    step (its gradients, optimiser states and saved activations) + :data:`CUDA_OVERHEAD_GIB`."""
+    cells = record_cells(load_record(FULL_SIZE_FILE) if record is None else record, spec.key)
+    if not cells:
+        return None
+    train = spec.train or {}
+    batch = int(train.get("batch_size", 64))
+    optimizer = train.get("optimizer", "adam")
+    states = OPTIMIZER_STATES.get(optimizer, 2) if optimizer != "sgd" or train.get("momentum", 0.9) else 0
+    kept = sum(c["parameters"] for c in cells) * 4
+    step = max(c["trainable"] * 4 * (1 + states) + c["saved_activations_mib_per_sample"] * 2**20 * batch
+               for c in cells)
+    return (kept + step) / 2**30 + CUDA_OVERHEAD_GIB
+
+
+def download_gib(name: str) -> float | None:
+    """The release's download size in GB (``DATASETS[name].size``; :data:`DOWNLOAD_GB` where the
+    loader needs less than the release), None where the registry gives none."""
+    from .data.registry import DATASETS
+
+    if name in DOWNLOAD_GB:
+        return DOWNLOAD_GB[name]
+    found = re.search(r"([\d.]+)\s*GB", getattr(DATASETS.get(name), "size", "") or "")
+    return float(found.group(1)) if found else None
+
+
+def prepared_bytes_per_sample(name: str) -> int:
+    """Bytes ``data_scripts/`` writes per sample: stored frames (uint8), fbanks (float16), text ids
+    (int64), features (float32); images are read from the release folders (nothing written)."""
+    from .data.registry import DATASETS
+
+    info = DATASETS[name]
+    total = 0
+    for m, shape in info.modalities.items():
+        size = 1
+        for d in shape:
+            size *= int(d)
+        if m == "image":
+            continue
+        if m == "video" and len(shape) == 4:
+            total += STORED_FRAMES.get(name, DEFAULT_STORED_FRAMES) * size // int(shape[0])
+        elif m == "audio" and len(shape) == 2:
+            total += 2 * size
+        elif info.dtypes.get(m) == "int64":
+            total += 8 * size
+        else:
+            total += 4 * size
+    return total
+
+
+def prepared_gib(spec) -> float | None:
+    counts = sample_counts(spec)
+    return None if counts is None else sum(counts.values()) * prepared_bytes_per_sample(spec.dataset) / 2**30
+
+
+def checkpoints_gib(spec, record: dict | None = None) -> float | None:
+    """The checkpoints one run of ``spec`` writes (one ``last.pt`` per model, full-size record)."""
+    cells = record_cells(load_record(FULL_SIZE_FILE) if record is None else record, spec.key)
+    return sum(c["checkpoint_mib"] for c in cells) / 1024 if cells else None
+
+
+def disk_gib(spec, record: dict | None = None) -> dict:
+    """``{"download", "prepared", "checkpoints", "total"}`` in GB (None where unknown)."""
+    parts = {"download": download_gib(spec.dataset), "prepared": prepared_gib(spec),
+             "checkpoints": checkpoints_gib(spec, record)}
+    known = [v for v in parts.values() if v is not None]
+    return {**parts, "total": sum(known) if parts["download"] is not None else None}
+
+
+def measured_gpu(spec, record: dict | None = None) -> dict | None:
+    """``{"minutes", "gpu"}``: the projected time of ``spec`` from GPU steps measured by
+    ``benchmarks/gpu_cost.py`` (``results/gpu_cost.json``), None when no GPU has measured it."""
+    record = load_record(GPU_COST_FILE) if record is None else record
+    gpu = (record.get("provenance") or {}).get("gpu")
+    if not gpu:
+        return None
+    for family in (record.get("families") or {}).values():
+        projected = (family.get("tables") or {}).get(spec.key)
+        if projected:
+            return {"minutes": projected["minutes"], "gpu": gpu}
+    return None

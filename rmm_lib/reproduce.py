@@ -139,35 +139,74 @@ def _numbers(n: int) -> str:
     return f"{n} number" + ("" if n == 1 else "s")
 
 
-def _measured(spec: TableSpec, record: dict | None) -> str | None:
-    """A measured GPU time: the spec's ``gpu_minutes`` (a measured smoke run) or a real run's wall
-    time on a GPU (not a resumed run: its wall time covers only the last part)."""
-    from .estimates import format_minutes
+def _measured(spec: TableSpec, record: dict | None, gpu: str = "A100") -> str | None:
+    """A measured GPU time for the page's ``gpu`` column (``"T4"`` or ``"A100"``, the A100 column
+    standing for any GPU other than a T4): the spec's ``gpu_minutes`` (a measured run), a real run's
+    wall time on a GPU (not a resumed run: its wall time covers only the last part), or the time
+    ``benchmarks/gpu_cost.py`` projected from steps measured on a GPU (``results/gpu_cost.json``)."""
+    from .estimates import format_minutes, measured_gpu
 
-    if spec.gpu_minutes is not None:
+    def column(name: str) -> str:
+        return "T4" if "T4" in name.upper() else "A100"
+
+    if spec.gpu_minutes is not None and gpu == "A100":
         return f"{format_minutes(spec.gpu_minutes)} (measured)"
-    gpu = ((record or {}).get("environment") or {}).get("gpu")
-    if gpu and not record.get("resumed") and record.get("wall_s") is not None:
+    device = ((record or {}).get("environment") or {}).get("gpu")
+    if device and column(device) == gpu and not record.get("resumed") and record.get("wall_s") is not None:
         processes = record.get("processes", 1)  # a torchrun run: GPU time is wall time x GPUs
-        where = gpu if processes == 1 else f"{processes} x {gpu}"
+        where = device if processes == 1 else f"{processes} x {device}"
         return f"{format_minutes(record['wall_s'] * processes / 60)} (measured, {where})"
+    projected = measured_gpu(spec)
+    if projected and column(projected["gpu"]) == gpu:
+        return f"{format_minutes(projected['minutes'])} (projected from steps measured on {projected['gpu']})"
     return None
 
 
-def expected_time(spec: TableSpec, record: dict | None = None) -> str:
-    """The page's GPU-time cell: a measured time when one exists, else the FLOPs estimate of
-    :mod:`rmm_lib.estimates`, labelled as such."""
+def expected_time(spec: TableSpec, record: dict | None = None, gpu: str = "A100") -> str:
+    """The page's GPU-time cell for ``gpu`` (``"A100"``: an A100-class GPU, ``"T4"``): a measured
+    time when one exists, else the FLOPs estimate of :mod:`rmm_lib.estimates`, labelled as such."""
     from .estimates import estimate, format_minutes, gaps
 
-    measured = _measured(spec, record)
+    measured = _measured(spec, record, gpu)
     if measured:
         return measured
     est = estimate(spec)
     if est is None:
         return "no estimate: " + "; ".join(gaps(spec))
-    shown = format_minutes(est.minutes)
+    shown = format_minutes(est.minutes_on(gpu))
+    shown = shown if shown.startswith("<") else "≈ " + shown
+    if gpu != "A100":
+        return f"{shown} (estimate)"
     models = f"{est.models} model" + ("" if est.models == 1 else "s")
-    return f"{shown if shown.startswith('<') else '≈ ' + shown} (estimate: {models} × {est.epochs} epochs)"
+    return f"{shown} (estimate: {models} × {est.epochs} epochs)"
+
+
+def _gb(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}" if value >= 0.1 else "< 0.1"
+
+
+def memory_cell(spec: TableSpec) -> str:
+    """Estimated peak GPU memory (from the full-size record), flagged when a T4 cannot hold it."""
+    from .estimates import GPUS, gpu_memory_gib
+
+    gib = gpu_memory_gib(spec)
+    if gib is None:
+        return "no full-size record (`python benchmarks/full_size.py`)"
+    over = f"; more than a T4's {GPUS['T4'].memory_gib:.0f} GB" if gib > GPUS["T4"].memory_gib else ""
+    return f"≈ {_gb(gib)} GB (estimate{over})"
+
+
+def disk_cell(spec: TableSpec) -> str:
+    """The data (download + prepared arrays) and the checkpoints one run writes."""
+    from .estimates import disk_gib
+
+    d = disk_gib(spec)
+    data = None if d["download"] is None else d["download"] + (d["prepared"] or 0)
+    checkpoints = "?" if d["checkpoints"] is None else (f"{d['checkpoints'] * 1024:.0f} MB" if d["checkpoints"] < 1
+                                                        else f"{_gb(d['checkpoints'])} GB")
+    return f"data {'size not stated' if data is None else '≈ ' + _gb(data) + ' GB'}, checkpoints {checkpoints}"
 
 
 def dataset_anchor(name: str) -> str:
@@ -221,32 +260,45 @@ def table_section(spec: TableSpec, runs_dir="runs") -> str:
     return f"{head}\n{notes}\n{body}"
 
 
+def unavailable(spec: TableSpec) -> str:
+    """Why ``spec``'s data can no longer be obtained ("" when it can)."""
+    from .data.registry import DATASETS
+
+    return getattr(DATASETS.get(spec.dataset), "unavailable", "")
+
+
 def summary_row(spec: TableSpec, runs_dir="runs", datasets_page: str = "../book/datasets.md",
                 anchors: bool = False) -> str:
-    """One row of a paper's table on the page: table, command, dataset, GPU time, paper, ours."""
+    """One row of a paper's table on the page: table, dataset, time on a T4 and on an A100-class
+    GPU, GPU memory, disk, the paper's numbers and ours."""
     record = load_record(spec.key, runs_dir)
     n_paper = _count(spec.paper_numbers)
     paper = _numbers(n_paper) if n_paper else "figure only"
     ours = "—" if record is None else _numbers(_count(record.get("ours")))
-    cells = [f"`{spec.key}`: {spec.title}", f"`{command(spec)}`", dataset_link(spec, datasets_page, anchors),
-             expected_time(spec, record), paper, ours]
+    data = dataset_link(spec, datasets_page, anchors) + (" ⚠ no longer distributed" if unavailable(spec) else "")
+    cells = [f"`{spec.key}`: {spec.title}", data, expected_time(spec, record, "T4"), expected_time(spec, record, "A100"),
+             memory_cell(spec), disk_cell(spec), paper, ours]
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 
-SUMMARY_HEADER = ("| table | command | dataset | GPU time | paper | ours |\n"
-                  "|---|---|---|---|---|---|")
+SUMMARY_HEADER = ("| table | dataset | T4 | A100-class | GPU memory | disk | paper | ours |\n"
+                  "|---|---|---|---|---|---|---|---|")
 
 
 def paper_section(paper: str, specs, runs_dir="runs", datasets_page: str = "../book/datasets.md",
                   anchors: bool = False) -> str:
-    """A paper's block on the "Reproducing the papers" page: one summary table (a row per spec),
-    then the paper's numbers, spec by spec, folded in a ``<details>`` element."""
-    specs = sorted(specs, key=lambda s: s.key)
+    """A paper's block on the "Reproducing the papers" page: one summary table (a row per spec;
+    tables whose data can no longer be obtained last), then the paper's numbers, spec by spec,
+    folded in a ``<details>`` element."""
+    specs = sorted(specs, key=lambda s: (bool(unavailable(s)), s.key))
     if not specs:
         return ""
     name = paper.upper()
     lines = [f"**{name}: {len(specs)} table(s)**", "", SUMMARY_HEADER]
     lines += [summary_row(s, runs_dir, datasets_page, anchors) for s in specs]
+    gone = sorted({unavailable(s) for s in specs if unavailable(s)})
+    if gone:
+        lines += ["", "⚠ " + "; ".join(gone) + "."]
     lines += ["", f"<details><summary>{name}: the paper's numbers, table by table (ours beside them once run)"
               "</summary>", ""]
     lines += [table_section(s, runs_dir) for s in specs]
@@ -266,10 +318,113 @@ def reproduction_page(specs: dict, runs_dir="runs", datasets_page: str = "../boo
     from .estimates import describe
 
     papers = list(dict.fromkeys(["trml", "mla", "cmpt"] + sorted({s.paper for s in specs.values()})))
-    blocks = [describe(), "", SEVERAL_GPUS, ""]
+    blocks = ["Every row runs with `python -m rmm_lib run KEY --data-root $RMM_DATA_ROOT --out runs/`.", "",
+              describe(), "", SEVERAL_GPUS, ""]
     for paper in papers:
         block = paper_section(paper, [s for s in specs.values() if s.paper == paper], runs_dir, datasets_page,
                               anchors)
         if block:
             blocks.append(block)
     return "\n".join(blocks)
+
+
+# ----------------------------------------------------------------------------- the full-size record
+def _m(n) -> str:
+    return "-" if n is None else f"{n / 1e6:.2f} M"
+
+
+def _mib(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v / 1024:.1f} GB" if v >= 1024 else f"{v:.0f} MB" if v >= 1 else f"{v * 1024:.0f} kB"
+
+
+def full_size_section(specs: dict, record: dict | None = None) -> str:
+    """The full-size record (``results/full_size.json``) as one Markdown table: per table, the models
+    it trains, its main model's parameters beside the paper's counts, the CPU step times at batch 2,
+    the peak resident memory and the checkpoints a real run writes; failures with their reason."""
+    from .estimates import FULL_SIZE_FILE, load_record
+
+    record = load_record(FULL_SIZE_FILE) if record is None else record
+    if not record:
+        return "*No full-size record yet: run `python benchmarks/full_size.py`.*\n"
+    prov = record["provenance"]
+    lines = [f"Measured by `{prov['command']}` (code `{prov['code_hash']}`, torch {prov['versions'].get('torch')}, "
+             f"{prov['cpu']}, {prov.get('threads', 1)} thread, {prov['finished'][:10]}): each table's models at full "
+             f"size with random weights, one training and one evaluation step at batch {prov['batch_size']} on "
+             "its release-format fixture, **on a CPU** (not GPU times). *Parameters* are the main model's "
+             "(TRML, MLA, CMPT with its proxies); the paper's counts where it prints them. *Checkpoints*: one "
+             "`last.pt` per model, as a real run writes them.", "",
+             "| table | models | parameters (paper) | trainable (paper) | CPU step: train / eval | peak RAM | "
+             "checkpoints |", "|---|---|---|---|---|---|---|"]
+    failed = []
+    for key in sorted(specs):
+        row = record["tables"].get(key)
+        if row is None:
+            lines.append(f"| `{key}` | not in the record | | | | | |")
+            continue
+        if row["status"] != "ok":
+            failed.append(f"`{key}`: {row.get('error', 'failed')}")
+            lines.append(f"| `{key}` | failed (below) | | | | | |")
+            continue
+        paper = row.get("paper_parameters") or {}
+        total = _m(row["parameters"]) + (f" ({paper['total_m']:.2f} M)" if paper else "")
+        trainable = _m(row["trainable"]) + (f" ({paper['trainable_m']:.2f} M)" if paper else "")
+        shared = f", {len(row['reused'])} shared" if row.get("reused") else ""
+        lines.append(f"| `{key}` | {row['models']}{shared} | {total} | {trainable} | {row['train_step_s']:.1f} s / "
+                     f"{row['eval_step_s']:.1f} s | {_mib(row['peak_memory_mib'])} | {_mib(row['checkpoints_mib'])} |")
+    sources = sorted({r["paper_parameters"]["source"] for r in record["tables"].values() if r.get("paper_parameters")})
+    if sources:
+        lines += ["", "Paper counts from: " + "; ".join(sources) + "."]
+    if failed:
+        lines += ["", "Could not run here: " + "; ".join(_cell(f) for f in failed) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def throughput_section(record: dict | None = None) -> str:
+    """MLA against Concat and CMPT against full fine-tuning (``results/throughput.json``), labelled
+    with where they were measured."""
+    from .estimates import RESULTS, load_record
+
+    record = load_record(RESULTS / "throughput.json") if record is None else record
+    if not record:
+        return "*No throughput record yet: run `python benchmarks/throughput.py`.*\n"
+    rows = {(r["comparison"], r["dataset"], r["variant"]): r for r in record["rows"]}
+    where = (f"{'CPU' if record['device'] == 'cpu' else record['device']} ({record['cpu']}, {record['threads']} "
+             f"thread), full size, random weights, batch {record['batch_size']}, median of {record['steps']} steps")
+    out = [f"Measured by `{record['command']}` on a **{where}**; not GPU figures.", ""]
+    names = {"cremad": "CREMA-D", "food101": "Food-101"}
+    for dataset in ("cremad", "food101"):
+        a, b = rows.get(("mla_vs_concat", dataset, "mla")), rows.get(("mla_vs_concat", dataset, "concat"))
+        if a and b:
+            out.append(f"- **MLA vs Concat, {names[dataset]}** (same encoders, {_m(a['trainable'])} trainable): "
+                       f"an MLA step takes {a['step_s']:.2f} s, a Concat step {b['step_s']:.2f} s "
+                       f"(x{a['step_s'] / b['step_s']:.2f}; MLA makes {a['steps_per_batch']} optimiser steps per "
+                       f"batch, one per modality); peak memory {_mib(a['peak_mib'])} vs {_mib(b['peak_mib'])}.")
+    for dataset in ("food101", "cremad"):
+        a, b = rows.get(("cmpt_vs_full", dataset, "cmpt")), rows.get(("cmpt_vs_full", dataset, "full"))
+        if a and b:
+            growth = ("" if a.get("peak_growth_mib") is None else
+                      f", growth during the steps {_mib(a['peak_growth_mib'])} vs {_mib(b['peak_growth_mib'])}")
+            frozen = b["parameters"] - b["trainable"]
+            caveat = (f" (all but {_m(frozen)}: peft's LoRA on the image tower's nn.MultiheadAttention puts its fused "
+                      "projections back frozen at every forward)" if frozen > 0 else "")
+            out.append(f"- **CMPT vs full fine-tuning, {names[dataset]}** (same towers): {_m(a['trainable'])} vs "
+                       f"{_m(b['trainable'])} trainable{caveat}; a step takes {a['step_s']:.2f} s vs "
+                       f"{b['step_s']:.2f} s (x{b['step_s'] / a['step_s']:.2f}); peak memory {_mib(a['peak_mib'])} vs "
+                       f"{_mib(b['peak_mib'])}{growth}.")
+    return "\n".join(out) + "\n"
+
+
+def gpu_record_note() -> str:
+    """Whether a GPU measurement (``results/gpu_cost.json``) is recorded; until then every time is an estimate."""
+    from .estimates import GPU_COST_FILE, load_record
+
+    record = load_record(GPU_COST_FILE)
+    gpu = (record.get("provenance") or {}).get("gpu")
+    if not gpu:
+        return ("**No GPU measurement is recorded yet** (`results/gpu_cost.json`: `python benchmarks/gpu_cost.py` "
+                "on one GPU, under 8 minutes): every GPU time and GPU memory figure on this page is an estimate.")
+    prov = record["provenance"]
+    return (f"GPU steps measured on **{gpu}** by `{prov['command']}` (code `{prov['code_hash']}`, "
+            f"{prov['finished'][:10]}); the times projected from them replace the estimates in that GPU's column.")

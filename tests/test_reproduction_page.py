@@ -112,3 +112,89 @@ def test_dataset_anchors_match_the_datasets_page_headings():
 
     for name in {s.dataset for s in load_all().values()}:
         assert name in DATASETS and dataset_anchor(name) in slugs, name
+
+
+def test_t4_and_a100_columns_are_labelled_estimates_from_the_same_flops(tmp_path):
+    """Both GPUs from the same FLOPs; the T4 at the same share of its 65 TFLOP/s fp16 peak as the
+    A100-class GPU of its 312 (the trainer runs fp16 on a T4: it has no native bf16)."""
+    est = E.estimate(fake_spec(), FLOPS)
+    assert est.minutes_on("A100") == pytest.approx(est.minutes)
+    assert est.minutes_on("T4") == pytest.approx(est.total_flops / (65e12 * 100 / 312) / 60)
+    spec = fake_spec(key="trml.table5", paper="trml", dataset="meld", train={"epochs": 30, "batch_size": 32})
+    real = E.estimate(spec)
+    cells = summary_row(spec, tmp_path).split(" | ")
+    assert f"≈ {E.format_minutes(real.minutes_on('T4'))} (estimate)" == cells[2]
+    assert cells[3].startswith(f"≈ {E.format_minutes(real.minutes)} (estimate: 13 models × 30 epochs")
+
+
+def _full_size(cells: dict, key="cmpt.table4.fake") -> dict:
+    return {"tables": {key: {"trained": list(cells), "reused": {}}}, "cells": cells}
+
+
+def test_gpu_memory_and_disk_by_hand():
+    """Two models kept (weights) + the larger training step (gradients, AdamW's two states, the
+    activations at the batch size) + the CUDA allowance; disk: CREMA-D's two folders, 10 stored
+    frames (uint8) and a float16 fbank per clip, and each model's checkpoint."""
+    cells = {"a": {"parameters": 100 * 2**20, "trainable": 2**20, "saved_activations_mib_per_sample": 50.0,
+                   "checkpoint_mib": 12.0},
+             "b": {"parameters": 200 * 2**20, "trainable": 3 * 2**20, "saved_activations_mib_per_sample": 10.0,
+                   "checkpoint_mib": 30.0}}
+    spec = fake_spec(train={"epochs": 5, "batch_size": 4, "optimizer": "adamw"})
+    kept = 4 * 300 * 2**20
+    step = max(4 * 2**20 * 3 + 50 * 2**20 * 4, 4 * 3 * 2**20 * 3 + 10 * 2**20 * 4)
+    assert E.gpu_memory_gib(spec, _full_size(cells)) == pytest.approx((kept + step) / 2**30 + E.CUDA_OVERHEAD_GIB)
+    sgd = fake_spec(train={"epochs": 5, "batch_size": 4, "optimizer": "sgd", "momentum": 0.9})
+    step_sgd = max(4 * 2**20 * 2 + 50 * 2**20 * 4, 4 * 3 * 2**20 * 2 + 10 * 2**20 * 4)
+    assert E.gpu_memory_gib(sgd, _full_size(cells)) == pytest.approx((kept + step_sgd) / 2**30 + E.CUDA_OVERHEAD_GIB)
+    assert E.gpu_memory_gib(spec, {"tables": {}, "cells": {}}) is None
+    per_clip = 10 * 3 * 224 * 224 + 2 * 1024 * 128
+    assert E.prepared_bytes_per_sample("cremad") == per_clip
+    assert E.prepared_bytes_per_sample("food101") == 8 * 256  # images stay in the release folders; text ids
+    disk = E.disk_gib(spec, _full_size(cells))
+    assert disk["download"] == 5.6 and disk["checkpoints"] == pytest.approx(42 / 1024)
+    assert disk["prepared"] == pytest.approx((6698 + 744) * per_clip / 2**30)
+    assert disk["total"] == pytest.approx(5.6 + disk["prepared"] + 42 / 1024)
+
+
+def test_a_gpu_measurement_replaces_the_estimate_in_its_column(tmp_path, monkeypatch):
+    record = {"provenance": {"gpu": "Tesla T4"},
+              "families": {"x": {"tables": {"cmpt.table4.fake": {"minutes": 125.0}}}}}
+    path = tmp_path / "gpu_cost.json"
+    path.write_text(json.dumps(record))
+    monkeypatch.setattr(E, "GPU_COST_FILE", path)
+    cells = summary_row(fake_spec(), tmp_path).split(" | ")
+    assert cells[2] == "2.1 h (projected from steps measured on Tesla T4)" and "(estimate: " in cells[3]
+    record["provenance"]["gpu"] = "NVIDIA H100 80GB HBM3"
+    path.write_text(json.dumps(record))
+    cells = summary_row(fake_spec(), tmp_path).split(" | ")
+    assert cells[2].endswith("(estimate)") and cells[3] == "2.1 h (projected from steps measured on NVIDIA H100 80GB HBM3)"
+
+
+def test_tables_whose_data_are_gone_are_marked_and_last(tmp_path):
+    from rmm_lib.tables import load_all
+
+    page = reproduction_page(load_all(), tmp_path)
+    trml = [line for line in page.splitlines() if line.startswith("| `trml.")]
+    gone = ["no longer distributed" in line for line in trml]
+    assert trml[0].startswith("| `trml.table5`") and not gone[0] and all(gone[1:])  # MELD can be downloaded
+    assert "CMU no longer distributes the raw MOSI videos" in page
+
+
+def test_the_page_reads_the_full_size_record(tmp_path):
+    """Every table the full-size record ran gets a GPU-memory estimate and its checkpoints on the page;
+    the record's own table lists every table with the paper's counts where it prints them."""
+    from rmm_lib.reproduce import full_size_section
+    from rmm_lib.tables import load_all
+
+    record = E.load_record(E.FULL_SIZE_FILE)
+    assert record, "results/full_size.json is missing: run `python benchmarks/full_size.py`"
+    specs = load_all()
+    for key, spec in specs.items():
+        if record["tables"][key]["status"] != "ok":
+            continue
+        assert E.gpu_memory_gib(spec) > E.CUDA_OVERHEAD_GIB and E.checkpoints_gib(spec) > 0, key
+        row = summary_row(spec, tmp_path).split(" | ")
+        assert row[4].startswith("≈ ") and "GB (estimate" in row[4] and "checkpoints " in row[5], (key, row[4:6])
+    section = full_size_section(specs)
+    assert all(f"| `{key}` |" in section for key in specs)
+    assert "| 195.51 M" not in section and "(195.51 M)" in section  # the paper's count beside ours

@@ -41,6 +41,7 @@ class DatasetInfo:
     class_names: tuple = ()
     notes: str = ""
     dtypes: dict = field(default_factory=dict)  # modality -> "float32" | "int64" (default float32)
+    unavailable: str = ""  # why the release can no longer be downloaded ("" = it can)
 
     def raw_dir(self, root) -> str:
         return f"{root}/{self.name}/raw"
@@ -104,6 +105,7 @@ DATASETS: dict = {
         dtypes={"text": "int64"},
         notes="TRML input: raw utterance text + sampled frames. text tensor = UTF-8 bytes + 1 (0 = padding); "
         "methods tokenize `strings['text']` with their own tokenizer.",
+        unavailable="CMU no longer distributes the raw MOSI videos; only a copy you already hold works",
     ),
     "mosei_raw": DatasetInfo(
         name="mosei_raw",
@@ -119,6 +121,7 @@ DATASETS: dict = {
         script="prepare_cmu_raw.py",
         class_names=MMSA_LABELS,
         dtypes={"text": "int64"},
+        unavailable="CMU no longer distributes the raw MOSEI videos; only a copy you already hold works",
     ),
     "meld": DatasetInfo(
         name="meld",
