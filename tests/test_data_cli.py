@@ -178,10 +178,10 @@ def test_paper_setup_mounts_drive_on_colab(monkeypatch, capsys):
 def test_reproduction_section_fills_itself_once_run(toy, tmp_path):
     from rmm_lib.reproduce import run_table, summary_row, table_section
 
-    # before a run: the summary row names the command, a GPU time that is not a measurement and no
-    # numbers of ours; the section shows the paper's numbers alone
+    # before a run: the summary row names the table, a GPU time that is not a measurement and no
+    # numbers of ours (the page states the command once); the section shows the paper's numbers alone
     row = summary_row(toy, tmp_path)
-    assert "python -m rmm_lib run toy.table1" in row and "(measured" not in row and row.endswith("| — |")
+    assert row.startswith("| `toy.table1`: Toy table |") and "(measured" not in row and row.endswith("| — |")
     before = table_section(toy, tmp_path)
     assert "| Multi | 78.92 |" in before and "| Audio | 46.29 |" in before and "ours" not in before
     _iemocap(tmp_path / "data" / "iemocap" / "raw")

@@ -45,13 +45,14 @@ def _dry(keys, root, tmp_path, monkeypatch, table=None):
     return result
 
 
-def _check_cell(cell, optimiser_states: int):
+def _check_cell(cell, optimiser_states: int, buffers_mib: float = 1.0):
     """Timings and memory measured, and the checkpoint a real run writes: the trainable weights,
-    their best-epoch copy and the optimiser's states (AdamW 2, SGD with momentum 1), about 4 bytes each."""
+    their best-epoch copy and the optimiser's states (AdamW 2, SGD with momentum 1), 4 bytes each,
+    plus the model's buffers (``buffers_mib``: MLA's gradient-projection matrices, batch norms)."""
     assert cell["batch_size"] == 2 and cell["train_step_s"] > 0 and cell["eval_step_s"] > 0
     assert cell["peak_memory_mib"] > 0 and cell["saved_activations_mib_per_sample"] > 0
     expected = cell["trainable"] * FLOAT * (2 + optimiser_states) / 2**20
-    assert 0.95 * expected < cell["checkpoint_mib"] < 1.1 * expected + 1.0, (cell["checkpoint_mib"], expected)
+    assert 0.95 * expected < cell["checkpoint_mib"] < 1.05 * expected + buffers_mib, (cell["checkpoint_mib"], expected)
 
 
 def test_cmpt_image_text_at_full_size(prepared, tmp_path, monkeypatch):  # noqa: F811
@@ -111,7 +112,7 @@ def test_mla_resnet_and_mlp_at_full_size(prepared, tmp_path, monkeypatch):  # no
     result = _dry(["mla.table2"], prepared("iemocap"), tmp_path, monkeypatch, table={"rates": (0.5,), "methods": ("MLA",)})
     (cell,) = dryrun.table_cells(result, "mla.table2")
     assert cell["model"] == "MLA" and cell["parameters"] < 1e6
-    _check_cell(cell, optimiser_states=1)
+    _check_cell(cell, optimiser_states=1, buffers_mib=3.0)  # the 512 x 512 projection P and its running state
 
 
 def test_mla_clip_towers_at_full_size(prepared, tmp_path, monkeypatch):  # noqa: F811
