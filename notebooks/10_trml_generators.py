@@ -65,6 +65,7 @@ from rmm_lib.recipes import trml as R
 
 chapter = R.prepare(PROFILE)
 splits, clip, tokenizer = chapter["splits"], chapter["clip"], chapter["tokenizer"]
+print("foundation model:", chapter["foundation"])
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -127,11 +128,23 @@ print("fused x:", tuple(out["fused"].shape), " prediction:", tuple(out["logits"]
 # this chapter's mechanism notebooks keep them frozen and show one seed.)
 
 # %%
-# NBVAL_CHECK_OUTPUT
 config = R.chapter_config(PROFILE)  # quick: R.QUICK_TRAIN; paper: appendix B
 run = R.run_trml(clip, data, "trml", setting="A", victim="T->V", task="regression", config=config,
                  tokenizer=tokenizer)
 print("test (visual absent everywhere):", R.summarize_run(run.metrics, "regression"))
+
+# %% [markdown]
+# The last digits of one training run differ from one CPU to another (other floating-point
+# kernels; see "Results kept as data" in the README), so the page checks what the prose below
+# claims, within the drift measured on other kernels, rather than the digits:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from rmm_lib import stats as S
+
+if PROFILE.name == "quick":
+    print(S.near("test MAE", run.metrics["mae"], 0.968, 0.05, digits=3))
+    print(S.near("test Acc-2 (%)", 100 * run.metrics["acc2"], 53.0, 5.0, digits=1))
 
 # %% [markdown]
 # With the visual absent from every test sample, the model predicts from the text and a virtual
@@ -148,7 +161,6 @@ print("test (visual absent everywhere):", R.summarize_run(run.metrics, "regressi
 # $\bar x_v$ and the real feature of a *different* sample.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 import torch.nn.functional as F
 
 trained = run.trainer.model
@@ -156,6 +168,12 @@ got = R.collect(trained, data["test"])
 same = F.cosine_similarity(got["virtual_v"], got["x_v"]).mean()
 other = F.cosine_similarity(got["virtual_v"], got["x_v"].roll(1, 0)).mean()
 print(f"cos(virtual, own original) = {same:.2f}; cos(virtual, another sample's original) = {other:.2f}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+if PROFILE.name == "quick":
+    print(S.near("cos(virtual, own original)", same, 0.74, 0.1))
+    print(S.near("cos(virtual, another sample's original)", other, 0.02, 0.1))
 
 # %% [markdown]
 # The virtual feature is much closer to its own sample's original (cosine 0.74) than to another

@@ -103,15 +103,28 @@ fig.tight_layout()
 # only the brand finds its own sample with the probability printed last (notebook 00).
 
 # %%
-# NBVAL_CHECK_OUTPUT
 from rmm_lib import limits as L
 from rmm_lib.data import TESTBED
 
+retrieval = {}
 for label, model in (("before", untrained), ("after", trained)):
-    rates = R.own_sample_retrieval(R.collect(model, data["test"]), batch_size=64)
+    retrieval[label] = rates = R.own_sample_retrieval(R.collect(model, data["test"]), batch_size=64)
     print(f"{label}: own original found in its batch of 64 by the virtual text {rates['text']:.3f}, "
           f"by the virtual visual {rates['video']:.3f}")
-print(f"the brand alone allows {L.retrieval_limit(64, TESTBED['redundancy']):.3f}; chance is {1 / 64:.3f}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+# the limit is exact; the rates of one run move on other CPUs, so they are checked within the
+# drift measured there (benchmarks/kernel_drift.py)
+from rmm_lib import stats as S
+
+brand = L.retrieval_limit(64, TESTBED["redundancy"])
+print(f"the brand alone allows {brand:.3f}; chance is {1 / 64:.3f}")
+if PROFILE.name == "quick":
+    for kind in ("text", "video"):
+        print(S.near(f"before training, virtual {kind}", retrieval["before"][kind], 0.02, 0.02, digits=3))
+        print(S.near(f"after training, virtual {kind}", retrieval["after"][kind], 0.35, 0.05, digits=3))
+    print("after training, above the brand's limit:", all(retrieval["after"][k] > brand for k in ("text", "video")))
 
 # %% [markdown]
 # Before training, a virtual feature finds its own original at chance (0.021, against 1/64 = 0.016).
@@ -130,9 +143,15 @@ print(f"the brand alone allows {L.retrieval_limit(64, TESTBED['redundancy']):.3f
 # epoch of the run above:
 
 # %%
-# NBVAL_CHECK_OUTPUT
 taus = [h["train_tau"] for h in run.trainer.history]
 print("tau by epoch:", [round(t, 3) for t in taus])
+
+# %%
+# NBVAL_CHECK_OUTPUT
+# the epoch early stopping keeps moves on other CPUs, so the checked claim is the trend
+print("tau falls every epoch:", all(b < a for a, b in zip(taus, taus[1:])))
+if PROFILE.name == "quick":
+    print(S.near("tau after the first epoch", taus[0], 0.101, 0.005, digits=3))
 
 # %%
 from rmm_lib.plots import plot_curves

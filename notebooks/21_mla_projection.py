@@ -110,12 +110,25 @@ plot_histograms({"plain gradient": [x["cos_plain"] for x in rec], "projected (Eq
                 ylabel="training steps");
 
 # %%
-# NBVAL_CHECK_OUTPUT
 eig = torch.linalg.eigvalsh(P.double())
-print(f"P symmetric: {torch.allclose(P, P.T, atol=1e-5)}, smallest eigenvalue >= 0: {bool(eig.min() > -1e-6)}")
+plain, projected = np.mean([x["cos_plain"] for x in rec]), np.mean([x["cos_applied"] for x in rec])
 print(f"{len(rec)} training steps over {mla.epoch} epochs; eigenvalues of P from {eig.min():.2f} to {eig.max():.2f}")
-print(f"mean cosine with the previous modality's feature: plain {np.mean([x['cos_plain'] for x in rec]):.2f}, "
-      f"projected {np.mean([x['cos_applied'] for x in rec]):.2f}")
+print(f"mean cosine with the previous modality's feature: plain {plain:.2f}, projected {projected:.2f}")
+
+# %% [markdown]
+# The digits above move a little on another CPU (other floating-point kernels change which epoch
+# early stopping keeps); the checked lines below hold on any CPU: the properties of $\mathbf{P}$,
+# and the two cosines within the drift measured on other kernels.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from rmm_lib import stats as S
+
+print(f"P symmetric: {torch.allclose(P, P.T, atol=1e-5)}, smallest eigenvalue >= 0: {bool(eig.min() > -1e-6)}")
+print(f"projected updates closer to orthogonal than plain gradients: {bool(projected < plain)}")
+if PROFILE.name == "quick":
+    print(S.near("mean cosine, plain gradient", plain, 0.24, 0.05))
+    print(S.near("mean cosine, projected update", projected, 0.05, 0.05))
 
 # %% [markdown]
 # $\mathbf{P}$ stays symmetric and positive semi-definite. After 1,139 training steps its
@@ -134,7 +147,6 @@ print(f"mean cosine with the previous modality's feature: plain {np.mean([x['cos
 # phase does).
 
 # %%
-from rmm_lib import stats as S
 from rmm_lib.experiments import sequential_forgetting
 
 pair = {k: v.select_modalities(["image", "text"]) for k, v in splits.items()}
@@ -148,16 +160,24 @@ ax = plot_curves(range(1, sum(phases) + 1), {k: v.mean(0) for k, v in forgetting
 ax.axvline(phases[0] + 0.5, color="grey", ls=":");
 
 # %%
-# NBVAL_CHECK_OUTPUT
-loss = {}
+loss, change = {}, {}
 for label, acc in forgetting.items():
     before, after = acc[:, phases[0] - 1], acc[:, -1]
     loss[label] = before - after
-    d = S.paired_difference(after, before)
+    change[label] = S.paired_difference(after, before)
     print(f"{label:24s} after images {S.fmt(S.mean_interval(before))} -> after text {S.fmt(S.mean_interval(after))}: "
-          f"{S.fmt_diff(d)} ({S.verdict(d)})")
-d = S.paired_difference(loss["no projection"], loss["projection, alpha=0.01"])
-print(f"forgetting without - with projection: {S.fmt_diff(d)} ({S.verdict(d)})")
+          f"{S.fmt_diff(change[label])} ({S.verdict(change[label])})")
+gap = S.paired_difference(loss["no projection"], loss["projection, alpha=0.01"])
+print(f"forgetting without - with projection: {S.fmt_diff(gap)} ({S.verdict(gap)})")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for label, d in change.items():
+    print(f"{label}: {S.verdict(d)}")
+print(f"forgetting without - with projection: {S.verdict(gap)}")
+if PROFILE.name == "quick":
+    print(S.near("change without projection (points)", 100 * change["no projection"]["mean"], -0.4, 1.5, digits=1))
+    print(S.near("change with projection (points)", 100 * change["projection, alpha=0.01"]["mean"], 0.4, 1.5, digits=1))
 
 # %% [markdown]
 # On the testbed there is no forgetting to prevent. Without the projection the image-only accuracy

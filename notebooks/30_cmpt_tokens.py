@@ -85,9 +85,17 @@ print("modalities:", model.modalities, "| token width d =", model.dim)
 # 00's reference image model.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 if PROFILE.name == "quick":
-    print(f"image tower: digit accuracy on validation photos {quick_image_tower()[1]:.1%}")
+    digit_accuracy = quick_image_tower()[1]
+    print(f"image tower: digit accuracy on validation photos {digit_accuracy:.1%}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from rmm_lib import stats as S
+
+# what the prose says, on any CPU (the tower is pretrained on each machine, and the last digits move)
+if PROFILE.name == "quick":
+    print(S.near("image tower's digit accuracy (%)", 100 * digit_accuracy, 75.3, 2.0, digits=1))
 
 # %% [markdown]
 # ## Shapes through the encoders

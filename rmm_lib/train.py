@@ -37,6 +37,7 @@ from .hooks import HOOK_NAMES, TrainingHooks
 from .losses import task_loss  # noqa: F401  (re-exported: rmm_lib.train.task_loss)
 from .metrics import MONITOR, task_metrics
 from .profiles import progress_enabled
+from .traces import traced as _traced
 from .utils import seed_everything, select_device
 
 
@@ -252,6 +253,7 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
+                _traced(out["loss"])
                 for key, value in out.items():
                     if torch.is_tensor(value) and value.dim() == 0:
                         totals[key] = totals.get(key, 0.0) + float(value.detach()) * len(batch)
