@@ -86,15 +86,20 @@ def leading_number(value) -> float | None:
     return float(match.group(1).replace("\u2212", "-").replace(",", "")) if match else None
 
 
+def _escape(text) -> str:
+    """HTML-escaped text, with "->" drawn as an arrow that never breaks across lines."""
+    return html.escape(str(text)).replace("-&gt;", "\u2192")
+
+
 def _cell_html(text: str) -> str:
     """A cell's text as HTML: the value on the first line, its interval and any remark below it."""
     match = _WITH_INTERVAL.match(text)
     if not match or not match.group("value"):
-        return f'<span class="rmm-value">{html.escape(text)}</span>'
-    out = f'<span class="rmm-value">{html.escape(match.group("value"))}</span>'
-    out += f'<span class="rmm-ci">{html.escape(match.group("interval"))}</span>'
+        return f'<span class="rmm-value">{_escape(text)}</span>'
+    out = f'<span class="rmm-value">{_escape(match.group("value"))}</span>'
+    out += f'<span class="rmm-ci">{_escape(match.group("interval"))}</span>'
     if match.group("rest"):
-        out += f'<span class="rmm-rest">{html.escape(match.group("rest"))}</span>'
+        out += f'<span class="rmm-rest">{_escape(match.group("rest"))}</span>'
     return out
 
 
@@ -244,17 +249,17 @@ class Table:
             styler = (Styler(frame, uuid=f"{digest}_{i}", cell_ids=False)
                       .set_td_classes(kinds)
                       .format(lambda v: v, escape=None)
-                      .format_index(escape="html", axis=0)
-                      .format_index(escape="html", axis=1)
+                      .format_index(_escape, axis=0, escape=None)
+                      .format_index(_escape, axis=1, escape=None)
                       .set_table_attributes('class="rmm-table"'))
             if title:
-                styler = styler.set_caption(html.escape(title))
+                styler = styler.set_caption(_escape(title))
             pieces.append(styler.to_html())
         legend = []
         if self.best_cells():
-            legend.append("Bold on a tint: the best of our rows in each column")
+            legend.append("bold on a tint: the best of our rows in each column")
         if self.marked_cells() and self.mark_note:
-            legend.append(f"bold on a tint: {self.mark_note}" if legend else f"Bold on a tint: {self.mark_note}")
+            legend.append(f"bold on a tint: {self.mark_note}")
         if any(_WITH_INTERVAL.match(_cell(v, self.digits)) for row in self.rows.values() for v in row.values()):
             legend.append("brackets: 95 % interval")
         if self.paper:
@@ -262,7 +267,8 @@ class Table:
         if self.note:
             legend.append(self.note)
         if legend:
-            pieces.append(f'<p class="rmm-table-note">{html.escape("; ".join(legend))}.</p>')
+            sentence = "; ".join(legend)
+            pieces.append(f'<p class="rmm-table-note">{_escape(sentence[0].upper() + sentence[1:])}.</p>')
         pieces.append("</div>")
         return "\n".join(pieces)
 
