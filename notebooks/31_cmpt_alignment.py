@@ -71,6 +71,7 @@ from rmm_lib.methods.cmpt import parameter_report
 from rmm_lib.plots import plot_curves
 from rmm_lib.recipes.cmpt import QUICK, build_cmpt, chapter_context, chapter_splits, train_cmpt, variant_options
 from rmm_lib.records import results
+from rmm_lib.reporting import show_table
 from rmm_lib.tables import get
 from rmm_lib.train import TrainConfig, Trainer
 from rmm_lib.utils import seed_everything
@@ -155,11 +156,15 @@ print(f"alignment loss, epoch 1 -> epoch {epochs}: {S.fmt(S.mean_interval(first)
 
 # %%
 # NBVAL_CHECK_OUTPUT
+rows = {}
 for direction in runs[0]["proxy_cosine"]:
     same, other, hit = ([r["proxy_cosine"][direction][k] for r in runs] for k in ("same", "other", "retrieval"))
-    print(f"{direction}: same sample {S.fmt(S.mean_interval(same), 1, 3)} | other samples "
-          f"{S.fmt(S.mean_interval(other), 1, 3)} | same - other {S.fmt_diff(S.paired_difference(same, other), 1, 3)} "
-          f"| retrieval {S.fmt(S.mean_interval(hit), 1, 4)}")
+    rows[direction] = {"same sample": S.fmt(S.mean_interval(same), 1, 3),
+                       "other samples": S.fmt(S.mean_interval(other), 1, 3),
+                       "same - other": S.fmt_diff(S.paired_difference(same, other), 1, 3),
+                       "retrieval": S.fmt(S.mean_interval(hit), 1, 4)}
+show_table(rows, title="cosine of each proxy with the other modality's class token, and own-sample retrieval, "
+                       f"{len(runs)} seeds", best=None)
 print(f"chance {1 / len(test):.4f} | brand-only retriever among {len(test)}: "
       f"{L.retrieval_limit(len(test), TESTBED['redundancy']):.4f}")
 

@@ -12,7 +12,9 @@ proxy). For every page it checks that
 - every slider figure (``rmm_lib.widgets``) draws, and when its slider is dragged to each end, the
   plotted values, the title and the marker equal that frame's data and differ from the other end;
 - nothing is wider than the text column: no table, code block (folded ones opened), output, equation
-  or image reaches past the column's right edge or scrolls sideways inside it;
+  or image reaches past the column's right edge or scrolls sideways inside it, and no printed text
+  table (lines whose `` | `` separators line up, as ``format_table`` prints them) is wider than the
+  column, where the book's CSS would wrap its lines;
 - every figure's text is legible at the size it is drawn: a matplotlib PNG records its smallest font
   size and dpi (``rmm_lib.style.figure_png``), so its smallest text renders at
   ``points / 72 * dpi * shown width / natural width`` pixels; a plotly figure's SVG text has its font
@@ -23,7 +25,8 @@ proxy). For every page it checks that
 
 Before the pages, self-tests show that each check passes a working page and fails a broken one: the
 slider check a slider whose grip moves without redrawing; the layout checks a copy of a built page
-made deliberately wide (a wide table, an unbreakable code line), one given a figure with 7-point text
+made deliberately wide (a wide table, an unbreakable code line, a printed text table wider than the
+column), one given a figure with 7-point text
 drawn 13 inches wide, and one whose first screen is all code. It saves a screenshot of each slider
 at both ends, of each page's first screen and of its first results table and figure, and
 ``report.json`` (page weight: bytes loaded, by kind; the layout measures), prints a table and exits
@@ -99,6 +102,29 @@ for (const el of art.querySelectorAll(sel)) {
   const sideways = el.scrollWidth - el.clientWidth;
   if (r.right > right + 1 || sideways > 1) {
     found.push({what: describe(el), right: Math.round(r.right), column: Math.round(right), sideways: sideways});
+  }
+}
+// Printed output wraps at the column (book/_static/rmm.css), which would hide a text table too wide
+// for it: lines whose column separators (format_table's " | ") stand at the same places are a
+// table; measure them unwrapped.
+const pipes = l => { const at = []; let i = l.indexOf(' | '); while (i >= 0) { at.push(i); i = l.indexOf(' | ', i + 1); } return at.join(','); };
+for (const pre of art.querySelectorAll('.cell_output pre, .output pre')) {
+  if (!pre.getClientRects().length) continue;
+  const groups = {};
+  for (const l of pre.innerText.split('\\n')) { const k = pipes(l); if (k) (groups[k] = groups[k] || []).push(l); }
+  const rows = Object.values(groups).filter(g => g.length >= 2).flat();
+  if (!rows.length) continue;
+  const probe = document.createElement('pre');
+  probe.style.cssText = 'position:absolute;visibility:hidden;white-space:pre;padding:0;margin:0;';
+  probe.style.font = getComputedStyle(pre).font;
+  probe.textContent = rows.join('\\n');
+  document.body.appendChild(probe);
+  const width = probe.scrollWidth, room = pre.clientWidth - parseFloat(getComputedStyle(pre).paddingLeft)
+                                            - parseFloat(getComputedStyle(pre).paddingRight);
+  probe.remove();
+  if (width > room + 1) {
+    found.push({what: 'a text table ' + describe(pre) + ' (its lines wrap)', right: Math.round(box.left + width),
+                column: Math.round(right), sideways: Math.round(width - room)});
   }
 }
 opened.forEach(d => d.open = false);
@@ -398,6 +424,12 @@ def self_test_layout(chrome, html: Path) -> list[str]:
 
     wide_table = "<table><tr>" + "".join(f"<td style='white-space:nowrap'>column {i} value</td>" for i in range(40)) + "</tr></table>"
     long_line = "<div class='highlight'><pre>" + "x" * 400 + "</pre></div>"
+    from rmm_lib.reporting import format_table
+
+    text_table = format_table({f"method {i}": {f"column {j}": f"{60 + i}.{j} [59.0, 61.0]" for j in range(9)}
+                               for i in range(3)}, title="a printed table")
+    printed = output(f"<div class='output stream highlight-myst-ansi'><div class='highlight'><pre>{text_table}"
+                     "</pre></div></div>")
     code = "<div class='cell docutils container'><div class='highlight'><pre>" + "\n".join(
         f"line_{i} = {i}" for i in range(120)) + "</pre></div></div>"
     after_prose = text.index("</p>", title) + len("</p>")  # after the first paragraph under the title
@@ -405,6 +437,7 @@ def self_test_layout(chrome, html: Path) -> list[str]:
         "good": (text[:after_prose] + output('<img src="good.png" alt="">') + text[after_prose:], None),
         "wide table": (text[:after_prose] + output(wide_table) + text[after_prose:], "wider than its column"),
         "long code line": (text[:after_prose] + long_line + text[after_prose:], "wider than its column"),
+        "printed text table": (text[:after_prose] + printed + text[after_prose:], "a text table"),
         "small figure text": (text[:after_prose] + output('<img src="small.png" alt="">') + text[after_prose:],
                               "text rendered at"),
         "code first": (text[:title] + code + text[title:], "first screen holds"),
