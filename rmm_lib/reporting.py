@@ -254,10 +254,14 @@ class Table:
                       .set_table_attributes('class="rmm-table"'))
             if title:
                 styler = styler.set_caption(_escape(title))
+            papers = [k for k, name in enumerate(frame.index) if name in self.paper]
+            if papers and not self.transpose and papers[0] > 0:  # a rule between our rows and the papers'
+                styler = styler.set_table_styles([{"selector": f"tbody tr:nth-child({papers[0] + 1}) > *",
+                                                   "props": "border-top: 1px solid #8a8a8a"}], overwrite=False)
             pieces.append(styler.to_html())
         legend = []
         if self.best_cells():
-            legend.append("bold on a tint: the best of our rows in each column")
+            legend.append("bold on a tint: the best mean of our rows in each column")
         if self.marked_cells() and self.mark_note:
             legend.append(f"bold on a tint: {self.mark_note}")
         if any(_WITH_INTERVAL.match(_cell(v, self.digits)) for row in self.rows.values() for v in row.values()):

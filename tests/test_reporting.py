@@ -30,6 +30,7 @@ def test_the_best_value_per_column_is_marked_and_the_limit_and_paper_never_are()
     best = _cells(html, "rmm-best")
     assert len(best) == 2 and all(row == "row1" for row, _ in best)  # B is the second row
     assert "63.0" in best[0][1] and "0.40" in best[1][1]
+    assert "tbody tr:nth-child(5) > *" in html  # a rule above the first of the paper's rows (after A, B, C, limit)
     # a rule the other way round marks the other end
     assert Table(ROWS, best="min").best_cells() == {("C", "x"), ("B", "mae")}
     assert Table(ROWS, best=None).best_cells() == set()
