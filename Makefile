@@ -24,7 +24,8 @@ book: $(VENV)/.installed-book
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 # The built book in a real browser with no network: equations typeset, every slider dragged to both
-# ends (scripts/check_book.py; screenshots and page weights in _build/browser-check). Uses the
+# ends, nothing wider than the column, figure text at 12 px or more, prose on every first screen
+# (scripts/check_book.py; screenshots and page weights in _build/browser-check). Uses the
 # chromium and chromedriver it finds (or $$CHROMIUM, $$CHROMEDRIVER); when they are missing, root
 # installs Debian's with apt, and anyone else is told in one line how to install them.
 check-book: $(VENV)/.installed-browser

@@ -23,7 +23,7 @@
 # (Sec. 4.5, Fig. 8) and what the model predicts for single samples with one modality removed
 # (Sec. 4.6, Fig. 9).
 
-# %%
+# %% tags=["hide-input"]
 # Setup: install rmm_lib when it is missing (Colab); read the run profile in one place.
 import importlib.util
 import os
@@ -59,16 +59,15 @@ models = {victim: R.run_trml(clip, data, "trml", "B", victim, config=config, tok
 # t-SNE (scikit-learn) of the test split's original and virtual features, from the T→V model:
 # one colour per kind. The paper finds the two clouds overlapping.
 
-# %%
+# %% tags=["hide-input"]
 from rmm_lib.plots import plot_tsne
 
 got = R.collect(models["T->V"].trainer.model, data["test"])
-fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+fig, axes = plt.subplots(1, 2, figsize=(7.0, 4.4), layout="constrained")
 for ax, m, name in zip(axes, ("v", "t"), ("visual", "text")):
     both = torch.cat([got[f"x_{m}"], got[f"virtual_{m}"]])
     kinds = np.r_[np.zeros(len(got["x_t"]), int), np.ones(len(got["x_t"]), int)]
     plot_tsne(both, kinds, (f"original {name}", f"virtual {name}"), ax=ax, title=f"{name} features (test)")
-fig.tight_layout()
 
 # %% [markdown]
 # Both kinds of feature fall into about seventeen tight clusters -- the sixteen brands and the
@@ -86,11 +85,12 @@ fig.tight_layout()
 # victims, the sentiment task, Acc-2 in %. The paper gives Fig. 8 only as a plot (no numbers to
 # transcribe); its finding is that the V→T direction is the more sensitive one.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 from rmm_lib import stats as S
 from rmm_lib.grids import trml as G
 from rmm_lib.records import results
+from rmm_lib.reporting import show_table
 
 # quick: five seeds per point from the chapter's grid (towers fine-tuned, as in notebook 12); paper:
 # all five of the paper's temperatures, one run each, trained here.
@@ -120,12 +120,14 @@ def band(victim, methods):
 
 
 TAU_CELLS = [f"trmlB:tau={t}" for t in TAUS]
+rows = {}
 for victim in G.VICTIMS:
-    cells = ", ".join(f"{t}: {S.fmt(S.mean_interval(over_seeds(victim, m)), 1, 1)}" for t, m in zip(TAUS, TAU_CELLS))
+    rows[victim] = {f"tau {t}": S.fmt(S.mean_interval(over_seeds(victim, m)), 1, 1) for t, m in zip(TAUS, TAU_CELLS)}
     d = S.paired_difference(over_seeds(victim, TAU_CELLS[-1]), over_seeds(victim, TAU_CELLS[0]))
-    print(f"{victim} Acc-2 by tau: {cells}; tau {TAUS[-1]} - {TAUS[0]}: {S.fmt_diff(d, 1, 1)} ({S.verdict(d)})")
+    rows[victim][f"tau {TAUS[-1]} - {TAUS[0]}"] = f"{S.fmt_diff(d, 1, 1)} ({S.verdict(d)})"
+show_table(rows, title="Acc-2 (%) by the fixed temperature, Setting B", best=None)
 
-# %%
+# %% tags=["hide-input"]
 from rmm_lib.plots import plot_curves
 
 plot_curves(TAUS, {f"{victim} (ours, mean and 95% band)": band(victim, TAU_CELLS) for victim in G.VICTIMS},
@@ -143,7 +145,7 @@ plot_curves(TAUS, {f"{victim} (ours, mean and 95% band)": band(victim, TAU_CELLS
 # band over seeds). It works in the rendered page; with a kernel, the last cell's slider re-reads
 # the record live.
 
-# %%
+# %% tags=["hide-input"]
 from rmm_lib.widgets import Frame, Layout, Series, Slider
 
 KEPT_CELLS = [f"trmlB:kept={p}" for p in KEPT]
@@ -167,7 +169,7 @@ for kept, cell in zip(KEPT, KEPT_CELLS):  # the numbers the figure draws
 d = S.paired_difference(over_seeds("V->T", KEPT_CELLS[-1]), over_seeds("V->T", KEPT_CELLS[0]))
 print(f"p = {KEPT[-1]:.0%} - p = {KEPT[0]:.0%}: {S.fmt_diff(d, 1, 1)} ({S.verdict(d)})")
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 view.live();
 
 # %% [markdown]

@@ -26,9 +26,12 @@
 # squares keeps up to date from the mean encoded feature $\bar h_{m_t}$ of each step,
 #
 # $$\mathbf{P}_t = \mathbf{P}_{t-1} - \mathbf{q}_t \bar h_{m_t}^\top \mathbf{P}_{t-1}, \qquad
-#   \mathbf{q}_t = \frac{\mathbf{P}_{t-1} \bar h_{m_t}}{\alpha + \bar h_{m_t}^\top \mathbf{P}_{t-1} \bar h_{m_t}}, \qquad (3)$$
+#   \mathbf{q}_t = \frac{\mathbf{P}_{t-1} \bar h_{m_t}}{\alpha + \bar h_{m_t}^\top \mathbf{P}_{t-1} \bar h_{m_t}}, \tag{3}$$
 #
-# $$\phi_t = \phi_{t-1} - \gamma \, \mathbf{P}_t \nabla_\phi \mathcal{L}_t \quad (t > 0). \qquad (4)$$
+# \begin{equation*}
+# \phi_t = \phi_{t-1} - \gamma \begin{cases} \nabla_\phi \mathcal{L}_t & t = 0, \\
+#   \mathbf{P}_t \nabla_\phi \mathcal{L}_t & t > 0. \end{cases} \tag{4}
+# \end{equation*}
 #
 # $\mathbf{P}$ starts as the identity and loses, step by step, the directions the features have
 # used, so an update no longer changes the head's output on those features. $\alpha$ sets how
@@ -43,7 +46,7 @@
 # paper does not give $\alpha$; we use $\alpha = 1$ unless stated.
 
 
-# %%
+# %% tags=["hide-input"]
 # Setup: install rmm_lib when it is missing (Colab); read the run profile in one place.
 import importlib.util
 import os
@@ -97,11 +100,11 @@ train, val, test = splits["train"], splits["val"], splits["test"]
 mla = chapter_trainer(PROFILE, splits, "mla", record=True)
 mla.fit(train, val)
 P = mla.model.P.cpu()
-fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
-plot_similarity(P[:16, :16], ax=axes[0], annotate=False, title="P after training (first 16 x 16)")
+fig, axes = plt.subplots(1, 2, figsize=(7.0, 3.4), layout="constrained")
+plot_similarity(P[:16, :16], ax=axes[0], annotate=False, title="P after training\n(first 16 x 16)")
 plot_curves(range(1, len(P) + 1), {"eigenvalues of P": torch.linalg.eigvalsh(P.double()).flip(0).numpy()},
-            "eigenvalue rank (largest first)", "eigenvalue", ax=axes[1], ylim=(0, 1.05))
-fig.tight_layout()
+            "eigenvalue rank (largest first)", "eigenvalue", ax=axes[1], ylim=(0, 1.05), legend=None)
+axes[1].set_title("eigenvalues of P");
 
 # %%
 rec = mla.model.records
