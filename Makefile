@@ -24,7 +24,8 @@ book: $(VENV)/.installed-book
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 # The built book in a real browser with no network: equations typeset, every slider dragged to both
-# ends (scripts/check_book.py; screenshots and page weights in _build/browser-check). Uses the
+# ends, nothing wider than the column, figure text at 12 px or more, prose on every first screen
+# (scripts/check_book.py; screenshots and page weights in _build/browser-check). Uses the
 # chromium and chromedriver it finds (or $$CHROMIUM, $$CHROMEDRIVER); when they are missing, root
 # installs Debian's with apt, and anyone else is told in one line how to install them.
 check-book: $(VENV)/.installed-browser
@@ -34,10 +35,22 @@ check-book: $(VENV)/.installed-browser
 	else $(BIN)/python scripts/check_book.py --find-browser; exit 1; fi
 	$(BIN)/python scripts/check_book.py
 
-# Two workers, one file each at a time (a notebook's cells share one kernel), one thread per worker:
-# on a 2-core machine two torch threads per process fight for the cores and run 10-20x slower.
+# Two steps, two workers each, one file per worker at a time (a notebook's cells share one kernel),
+# one thread per worker (on a 2-core machine two torch threads per process fight for the cores and
+# run 10-20x slower).
+# 1. What must hold on any CPU runs under other floating-point kernels than this machine's: torch's
+#    kernels for a CPU without AVX (as on an ARM laptop or an old x86). Every notebook's checked
+#    outputs (nbval) and the sampled recompute of the trained grids' records. It runs first, so that
+#    with an empty cache (CI's) the quick towers are pretrained under those kernels too, as on that
+#    CPU; the later steps reuse them. Cross-CPU drift then fails here, on every change, not on a
+#    reader's machine (benchmarks/kernel_drift.py measures it on more kernel paths).
+# 2. The unit tests, on this machine's kernels.
+OTHER_CPU := ATEN_CPU_CAPABILITY=default
+OTHER_CPU_RECORDS := $(foreach g,intro mla trml cmpt compare,'tests/test_records.py::test_a_sample_of_cells_reproduces_the_record[$(g)]')
+
 test: $(VENV)/.installed-test
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests notebooks --nbval-lax
+	OMP_NUM_THREADS=1 $(OTHER_CPU) $(BIN)/python -m pytest -n 2 --dist loadfile notebooks $(OTHER_CPU_RECORDS) --nbval-lax
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests $(addprefix --deselect=,$(OTHER_CPU_RECORDS))
 
 # After editing a notebook's .py source: sync its .ipynb and re-execute it (outputs are committed,
 # nbval compares the cells marked NBVAL_CHECK_OUTPUT against them).

@@ -34,7 +34,7 @@
 # with, a small benchmark that runs on a laptop CPU, and a plain fusion baseline whose accuracy
 # falls as modalities go missing -- the problem the later chapters solve.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: install rmm_lib when it is missing (Colab); read the run profile in one place.
 import importlib.util
 import os
@@ -101,13 +101,13 @@ print("text example:", repr(train.strings["text"][0]))
 # %%
 from rmm_lib import limits as L
 from rmm_lib.grids.limits import benchmark_limits
-from rmm_lib.reporting import format_table
+from rmm_lib.reporting import show_table
 
 LIMITS = benchmark_limits()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(format_table(L.limits_rows(LIMITS), title="Information limits of the testbed"))
+show_table(L.limits_rows(LIMITS), title="Information limits of the testbed", best=None)
 print(f"CNN digit reader (60,000 training photos): {LIMITS['reader_accuracy']:.3f} on the fresh test draw")
 print(f"review alone by enumeration (no sampling): {100 * LIMITS['exact_text_accuracy']:.1f}")
 print(f"finding a review's own photo in a batch of 64 from the brand alone: "
@@ -195,7 +195,8 @@ print(f"MLA expected per-modality rate at eta=0.7, M=3: {missing.mla_expected_ra
 # `results/intro.json`; the next cell reads it, or computes it when the record does not match the
 # code's configuration.
 
-# %%
+# %% tags=["hide-input"]
+# The records of grid `intro` (python -m rmm_lib grid intro) and a helper that reads them.
 from rmm_lib import stats as S
 from rmm_lib.grids import intro as G
 from rmm_lib.records import results
@@ -214,7 +215,7 @@ rows = {f"{m} only (LB)": {"accuracy (%)": S.fmt(S.mean_interval(accuracies(f"lb
                            "limit of what it sees": L.describe(L.limit_of(LIMITS, [m]))} for m in MODALITIES}
 rows["concat (all three)"] = {"accuracy (%)": S.fmt(S.mean_interval(accuracies("concat"))),
                               "limit of what it sees": L.describe(L.limit_of(LIMITS, MODALITIES))}
-print(format_table(rows, title=f"Test accuracy over {len(runs['concat'])} model seeds"))
+show_table(rows, title=f"Test accuracy over {len(runs['concat'])} model seeds", best=None)
 best = max(MODALITIES, key=lambda m: np.mean(accuracies(f"lb:{m}")))
 gain = S.paired_difference(accuracies("concat"), accuracies(f"lb:{best}"))
 print(f"concat - {best} only: {S.fmt_diff(gain)} points ({S.verdict(gain)})")
@@ -278,13 +279,14 @@ for m in MODALITIES:
 rates = GRID.config["rates"]
 complete_train = {r: [c["under_masks"][str(r)]["accuracy"] for c in runs["concat"]] for r in rates}
 same_rate = {r: complete_train[r] if r == 0 else accuracies(f"same_rate:{r}") for r in rates}
-print("eta   trained complete    trained at the same rate   same-rate - complete")
-for r in rates:
-    d = S.paired_difference(same_rate[r], complete_train[r])
-    print(f"{r:.1f}   {S.fmt(S.mean_interval(complete_train[r])):18s}  {S.fmt(S.mean_interval(same_rate[r])):25s}  "
-          + ("-" if r == 0 else f"{S.fmt_diff(d)} ({S.verdict(d)})"))
+show_table({f"eta = {r:.1f}": {
+    "trained complete": S.fmt(S.mean_interval(complete_train[r])),
+    "trained at the same rate": S.fmt(S.mean_interval(same_rate[r])),
+    "same rate - complete": None if r == 0 else (lambda d: f"{S.fmt_diff(d)} ({S.verdict(d)})")(
+        S.paired_difference(same_rate[r], complete_train[r]))} for r in rates},
+    title="Concat's test accuracy (%) as modalities go missing, 5 seeds", best=None)
 
-# %%
+# %% tags=["hide-input"]
 from rmm_lib.plots import plot_metric_curve
 
 

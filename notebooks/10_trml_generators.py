@@ -25,8 +25,13 @@
 # visual modality is the victim and is inferred from text; "V→T" the reverse. This notebook builds
 # the pieces of Sec. 3.1-3.3; `rmm_lib.methods.trml` holds them, with the paper's equation numbers,
 # and `rmm_lib.recipes.trml` the foundation models, data and training runs of this chapter.
+#
+# The figure below is our drawing of the paper's overview (its Fig. 2), each box labelled with the
+# equation that defines it: features from the foundation model's towers, two generators that make
+# a virtual feature of each modality from the other, a sum that takes the virtual feature where the
+# real one is missing, and the semantic matching loss that trains the generators (notebook 11).
 
-# %%
+# %% tags=["hide-input"]
 # Setup: install rmm_lib when it is missing (Colab); read the run profile in one place.
 import importlib.util
 import os
@@ -41,11 +46,22 @@ from rmm_lib.notebook import setup
 
 PROFILE = setup()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
 
+# %% tags=["hide-input"]
+from rmm_lib.diagrams import draw_trml
+
+draw_trml();
+
 # %% [markdown]
 # ## The foundation model, and which one this run uses
 #
-# The paper uses CLIP (Eq. 1-2: $x_t = f_{\theta_t}(T)$, $x_{\bar v} = f_{\theta_{\bar v}}(V)$ per
-# frame). No pretrained CLIP can be downloaded in the `quick` profile, so `prepare` first
+# The paper uses CLIP. Its text tower encodes the text $T$, its image tower each of the $n$ frames
+# of the video $V$:
+#
+# $$x_t = f_{\theta_t}(T) \in \mathbb{R}^{1 \times d}, \tag{1}$$
+#
+# $$x_{\bar v} = f_{\theta_{\bar v}}(V) \in \mathbb{R}^{n \times d}. \tag{2}$$
+#
+# No pretrained CLIP can be downloaded in the `quick` profile, so `prepare` first
 # pretrains a *small* open_clip model contrastively -- with open_clip's own `ClipLoss` -- on the
 # testbed's unlabelled split (1,500 review/photo pairs, no labels; four in five carry a brand in
 # both), saves it under
@@ -65,6 +81,7 @@ from rmm_lib.recipes import trml as R
 
 chapter = R.prepare(PROFILE)
 splits, clip, tokenizer = chapter["splits"], chapter["clip"], chapter["tokenizer"]
+print("foundation model:", chapter["foundation"])
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -76,27 +93,50 @@ print("video:", tuple(train.inputs["video"].shape), "(samples, frames, channels,
 print("text example:", repr(train.strings["text"][0]))
 print("foundation parameters:", count_parameters(clip)["total"])
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 
-fig, axes = plt.subplots(2, 4, figsize=(8, 4))
+fig, axes = plt.subplots(2, 4, figsize=(7.0, 4.0), layout="constrained")
 for row in range(2):
     for k in range(4):
         frame = train.inputs["video"][row, k, 0]
         axes[row, k].imshow(frame, cmap="gray_r"), axes[row, k].set_xticks([]), axes[row, k].set_yticks([])
-        axes[row, k].set_title(f"sample {row}, frame {k}", fontsize=8)
-fig.tight_layout()
+        axes[row, k].set_title(f"frame {k}", fontsize=10.5)
+    axes[row, 0].set_ylabel(f"sample {row}", fontsize=10.5)
 
 # %% [markdown]
 # ## Features, the temporal encoder and the generators
 #
 # The text tower gives $x_t \in \mathbb{R}^{d}$ (Eq. 1); the image tower encodes each frame,
 # $x_{\bar v} \in \mathbb{R}^{n \times d}$ (Eq. 2); a temporal encoder turns the frames into one
-# $x_v$ (Eq. 3). The paper only says that it "consists of an RNN encoder": we use a one-layer GRU
-# and keep its last hidden state (`temporal="gru"`; `"lstm"`, `"transformer"` and `"mean"` are the
-# alternatives). The generators $f_{\theta_{t2v}}$ and $f_{\theta_{v2t}}$ are
-# $\mathrm{MLP}(\mathrm{ReLU}(\mathrm{MLP}(x)))$ (Eq. 4-6), and fusion is a sum in which the virtual
-# feature replaces whichever one is missing (Eq. 7-9).
+# feature,
+#
+# $$x_v = f_{\theta_v}(x_{\bar v}) \in \mathbb{R}^{1 \times d}. \tag{3}$$
+#
+# (The paper writes $x_v$ on both sides of Eq. 3; the encoder reads the frames' features.) The
+# paper only says that it "consists of an RNN encoder": we use a one-layer GRU and keep its last
+# hidden state (`temporal="gru"`; `"lstm"`, `"transformer"` and `"mean"` are the alternatives).
+# Each generator makes a virtual feature of one modality from the other,
+#
+# $$\bar x_t = f_{\theta_{v2t}}(x_v), \tag{4}$$
+#
+# $$\bar x_v = f_{\theta_{t2v}}(x_t), \tag{5}$$
+#
+# $$f_{\theta_{v2t}/t2v} = \mathrm{MLP}(\mathrm{ReLU}(\mathrm{MLP}(x_{v/t}))), \tag{6}$$
+#
+# where the paper prints $x_t$ in Eq. 4 and $x_v$ in Eq. 5, the other way round: a generator for
+# the text cannot read the text it replaces, and its own prose ("under the prompt of the
+# corresponding original modality") and Fig. 2 have the visual feature generate the virtual text.
+# Fusion is a sum in which the virtual feature replaces whichever one is missing,
+#
+# $$x = x_t + \bar x_v \quad \text{(visual missing)}, \tag{7}$$
+#
+# $$x = \bar x_t + x_v \quad \text{(text missing)}, \tag{8}$$
+#
+# $$x = x_t + x_v \quad \text{(complete)}, \tag{9}$$
+#
+# and $x$ goes through the head. (The paper's Eq. 8 repeats Eq. 7's $x_t + \bar x_v$; with the
+# text missing, only the virtual text can stand in for it.)
 #
 # The paper fine-tunes the towers. Here they are frozen and every sample is encoded once
 # (`cache_features`), so training only touches the temporal encoder, the generators, the
@@ -119,19 +159,34 @@ print("fused x:", tuple(out["fused"].shape), " prediction:", tuple(out["logits"]
 # ## Training under Setting A, T→V
 #
 # Setting A keeps the visual modality for $p = 10\%$ of the training samples and for none of the
-# test samples. The model is trained with Eq. 19, $\mathcal{L} = \mathcal{L}_{task} + \alpha
-# \mathcal{L}_{sml}$ ($\alpha = 0.5$, $\lambda = 0.1$, appendix B), on the sentiment score with an
-# L1 loss. Appendix B's learning rate (Adam, $5 \times 10^{-5}$) is for fine-tuning CLIP; with
+# test samples. The model is trained with
+#
+# $$\mathcal{L} = \mathcal{L}_{task} + \alpha \cdot \mathcal{L}_{sml} \tag{19}$$
+#
+# ($\alpha = 0.5$, $\lambda = 0.1$, appendix B; $\mathcal{L}_{sml}$ is notebook 11's matching loss),
+# on the sentiment score with an L1 loss. Appendix B's learning rate (Adam, $5 \times 10^{-5}$) is for fine-tuning CLIP; with
 # frozen features we use $2 \times 10^{-3}$ and batch 64, for up to 40 epochs with early stopping
 # on the validation MAE. (Notebook 12 fine-tunes the towers, as the paper does, over five seeds;
 # this chapter's mechanism notebooks keep them frozen and show one seed.)
 
 # %%
-# NBVAL_CHECK_OUTPUT
 config = R.chapter_config(PROFILE)  # quick: R.QUICK_TRAIN; paper: appendix B
 run = R.run_trml(clip, data, "trml", setting="A", victim="T->V", task="regression", config=config,
                  tokenizer=tokenizer)
 print("test (visual absent everywhere):", R.summarize_run(run.metrics, "regression"))
+
+# %% [markdown]
+# The last digits of one training run differ from one CPU to another (other floating-point
+# kernels; see "Results kept as data" in the README), so the page checks what the prose below
+# claims, within the drift measured on other kernels, rather than the digits:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from rmm_lib import stats as S
+
+if PROFILE.name == "quick":
+    print(S.near("test MAE", run.metrics["mae"], 0.968, 0.05, digits=3))
+    print(S.near("test Acc-2 (%)", 100 * run.metrics["acc2"], 53.0, 5.0, digits=1))
 
 # %% [markdown]
 # With the visual absent from every test sample, the model predicts from the text and a virtual
@@ -148,7 +203,6 @@ print("test (visual absent everywhere):", R.summarize_run(run.metrics, "regressi
 # $\bar x_v$ and the real feature of a *different* sample.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 import torch.nn.functional as F
 
 trained = run.trainer.model
@@ -156,6 +210,12 @@ got = R.collect(trained, data["test"])
 same = F.cosine_similarity(got["virtual_v"], got["x_v"]).mean()
 other = F.cosine_similarity(got["virtual_v"], got["x_v"].roll(1, 0)).mean()
 print(f"cos(virtual, own original) = {same:.2f}; cos(virtual, another sample's original) = {other:.2f}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+if PROFILE.name == "quick":
+    print(S.near("cos(virtual, own original)", same, 0.74, 0.1))
+    print(S.near("cos(virtual, another sample's original)", other, 0.02, 0.1))
 
 # %% [markdown]
 # The virtual feature is much closer to its own sample's original (cosine 0.74) than to another

@@ -32,7 +32,7 @@
 # a comparison is a paired difference over seeds, real only when its interval excludes zero. Beside
 # each result stands the information limit of what the model sees at test (notebook 00).
 
-# %%
+# %% tags=["hide-input"]
 # Setup: install rmm_lib when it is missing (Colab); read the run profile in one place.
 import importlib.util
 import os
@@ -47,13 +47,15 @@ from rmm_lib.notebook import setup
 
 PROFILE = setup()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
 
-# %%
+# %% tags=["hide-input"]
+# The records of grid `trml` and the helpers that read them.
 from rmm_lib import limits as L
 from rmm_lib import stats as S
 from rmm_lib.grids import intro, trml as G
 from rmm_lib.grids.limits import benchmark_limits
+from rmm_lib.plots import plot_intervals
 from rmm_lib.records import results
-from rmm_lib.reporting import format_table
+from rmm_lib.reporting import show_table
 from rmm_lib.tables import get
 
 QUICK = PROFILE.name == "quick"
@@ -85,6 +87,19 @@ def compare(task, a, b, victim, metric, part_a="test", part_b="test"):
     return f"{S.fmt_diff(d, 1, digits)} ({S.verdict(d)})"
 
 
+def bands(task, metric):
+    """{victim: {row: mean and 95 % interval}} and the limits of what each row sees, for a figure."""
+    rows, lims = {}, {}
+    for victim in G.VICTIMS:
+        rows[victim], lims[victim] = {}, {}
+        for method, name in ROW_NAMES.items():
+            rows[victim][name] = S.mean_interval(values(task, method, "-" if method == "ub" else victim, metric))
+            sees = ["text", "video"] if method == "ub" else [SOURCE[victim]]
+            scale = 1 if metric == "mae" else 100
+            lims[victim][name] = scale * L.limit_of(LIMITS, sees, "mae" if metric == "mae" else "accuracy")["mean"]
+    return rows, lims
+
+
 # %% [markdown]
 # ## The chapter's encoders beside the reference models
 #
@@ -92,7 +107,7 @@ def compare(task, a, b, victim, metric, part_a="test", part_b="test"):
 # The lower bounds of this chapter (each tower fine-tuned alone, classification) against the
 # reference model of the same modality (notebook 00's small encoder trained alone) and the limit:
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 if QUICK:
     rows = {}
@@ -102,7 +117,7 @@ if QUICK:
             "accuracy (%)": cell("classification", "lb", victim, "accuracy"),
             "reference model": S.fmt(S.mean_interval(ref), 1, 1),
             "limit": limit_text([modality], "accuracy")}
-    print(format_table(rows, title="Unimodal accuracy on the testbed, 5 seeds"))
+    show_table(rows, title="Unimodal accuracy on the testbed, 5 seeds", best=None)
     for victim, modality in SOURCE.items():
         print(f"{modality} tower alone, per seed:", ", ".join(f"{v:.1f}" for v in values("classification", "lb", victim,
                                                                                           "accuracy")))
@@ -127,7 +142,7 @@ if QUICK:
 # MM-Align are not re-implemented; their paper numbers stay in the paper's rows. The limit column
 # is the best MAE possible from what each row sees at test (UB sees both modalities).
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 ROW_NAMES = {"lb": "LB", "ub": "UB", "cyclic": "Cyclic (Modal-Trans-like)", "trml": "TRML"}
 
@@ -144,20 +159,40 @@ def result_table(task, metrics):
     return table
 
 
-if QUICK:
-    print(format_table(result_table("regression", [("mae", "MAE"), ("acc2", "Acc-2")]),
-                       title="Tables 1-2 on the testbed, Setting A, 5 seeds"))
-    for victim in G.VICTIMS:
-        print(f"{victim}: TRML - LB  MAE {compare('regression', 'trml', 'lb', victim, 'mae')}, "
-              f"Acc-2 {compare('regression', 'trml', 'lb', victim, 'acc2')}")
-        print(f"{victim}: TRML - Cyclic  MAE {compare('regression', 'trml', 'cyclic', victim, 'mae')}")
+def show_result_table(task, metrics, title):
+    """The table of one task, a part per victim; UB (both modalities) is a bound, not a contender."""
+    table = result_table(task, metrics)
+    best = {c: None if c.endswith("limit") else "min" if c.endswith("MAE") else "max" for c in table["LB"]}
+    show_table(table, title=title, best=best, contenders=["LB", ROW_NAMES["cyclic"], "TRML"],
+               groups=lambda c: f"{c.split()[0]}: the victim is missing at test")
 
-# %%
+
+if QUICK:
+    show_result_table("regression", [("mae", "MAE"), ("acc2", "Acc-2")], "Tables 1-2 on the testbed, Setting A, 5 seeds")
+    show_table({f"TRML - {other}": {f"{victim} {label}": compare("regression", "trml", key, victim, metric)
+                                    for victim in G.VICTIMS for metric, label in metrics}
+                for other, key, metrics in (("LB", "lb", (("mae", "MAE"), ("acc2", "Acc-2"))),
+                                            ("Cyclic", "cyclic", (("mae", "MAE"),)))},
+               title="paired differences over seeds (MAE: lower is better)", best=None,
+               groups=lambda c: f"{c.split()[0]} victim")
+
+# %% tags=["hide-input"]
 if QUICK:
     for key in ("trml.table1", "trml.table2"):
         spec = get(key)
-        print(key, "--", spec.title, "(the paper's rows; Setting B columns are not run here)")
-        print(format_table(spec.paper_numbers, digits=3))
+        show_table(spec.paper_numbers, title=f"{key} -- {spec.title} (the paper's rows; Setting B is not run here)",
+                   digits=3, best=None)
+
+# %% [markdown]
+# The same rows as a picture: each method's MAE on the testbed (mean and 95 % interval over seeds)
+# beside the best MAE possible from what it sees at test (open diamonds), one panel per victim.
+
+# %% tags=["hide-input"]
+if QUICK:
+    rows, lims = bands("regression", "mae")
+    plot_intervals({f"{v.replace('->', '→')}: the victim is missing": r for v, r in rows.items()},
+                   {f"{v.replace('->', '→')}: the victim is missing": r for v, r in lims.items()},
+                   xlabel="test MAE", better="lower", limit_label="best MAE possible from what the row sees");
 
 # %% [markdown]
 # With the visual missing (T→V), all four rows are close to each other and to what the text
@@ -180,9 +215,10 @@ if QUICK:
 # not a ceiling, since that head saw true features for only 10 % of its training samples. Gaps are
 # signed so that positive is better (a lower MAE, a higher accuracy).
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 if QUICK:
+    gaps = {}
     for task, metric in (("regression", "mae"), ("classification", "accuracy")):
         for victim in G.VICTIMS:
             floor = values(task, "trml", victim, metric, "zero")
@@ -192,11 +228,16 @@ if QUICK:
             gap = S.gap_closure([sign * v for v in floor], [sign * v for v in learned], [sign * v for v in ceiling])
             digits = 3 if metric == "mae" else 1
             fraction = S.fmt(gap["fraction"], 100, 0) + " %" if "fraction" in gap else "-"
-            print(f"{task:14s} {victim} {metric}: floor {S.fmt(S.mean_interval(floor), 1, digits)}, "
-                  f"TRML {S.fmt(S.mean_interval(learned), 1, digits)}, UB {S.fmt(S.mean_interval(ceiling), 1, digits)}; "
-                  f"could close {S.fmt_diff(gap['possible'], 1, digits)}, closes {S.fmt_diff(gap['closed'], 1, digits)} "
-                  f"({fraction}); true features to the trained head "
-                  f"{S.fmt(S.mean_interval(values(task, 'trml', victim, metric, 'true_features')), 1, digits)}")
+            gaps[f"{task}, {victim}, {metric}"] = {
+                "floor": S.fmt(S.mean_interval(floor), 1, digits), "TRML": S.fmt(S.mean_interval(learned), 1, digits),
+                "UB": S.fmt(S.mean_interval(ceiling), 1, digits),
+                "true features to the trained head":
+                    S.fmt(S.mean_interval(values(task, 'trml', victim, metric, 'true_features')), 1, digits),
+                "could close": S.fmt_diff(gap['possible'], 1, digits),
+                "closes": f"{S.fmt_diff(gap['closed'], 1, digits)} ({fraction})"}
+    show_table(gaps, title="TRML between its floor and UB, 5 seeds (gaps signed: positive is better)", best=None,
+               groups={"MAE or accuracy (%)": ["floor", "TRML", "UB", "true features to the trained head"],
+                       "the gap (fraction closed)": ["could close", "closes"]})
 
 # %% [markdown]
 # The gap between the floor and UB is large -- 15-17 accuracy points, 0.46 of MAE with the text
@@ -215,18 +256,29 @@ if QUICK:
 # The same protocol with the six product categories and cross-entropy, scored by accuracy (Setting
 # A here; the paper's table also has Setting B).
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 if QUICK:
-    print(format_table(result_table("classification", [("accuracy", "Acc")]),
-                       title="Table 5 on the testbed, Setting A, 5 seeds"))
-    for victim in G.VICTIMS:
-        print(f"{victim}: TRML - LB {compare('classification', 'trml', 'lb', victim, 'accuracy')}; "
-              f"TRML - Cyclic {compare('classification', 'trml', 'cyclic', victim, 'accuracy')}")
+    show_result_table("classification", [("accuracy", "Acc")], "Table 5 on the testbed, Setting A, 5 seeds")
+    show_table({f"TRML - {other}": {f"{victim}": compare("classification", "trml", key, victim, "accuracy")
+                                    for victim in G.VICTIMS}
+                for other, key in (("LB", "lb"), ("Cyclic", "cyclic"))},
+               title="paired differences over seeds, accuracy points", best=None)
 
-# %%
+# %% tags=["hide-input"]
 if QUICK:
-    print(format_table(get("trml.table5").paper_numbers, title="trml.table5 -- the paper's rows (MELD)", digits=1))
+    show_table(get("trml.table5").paper_numbers, title="trml.table5 -- the paper's rows (MELD)", digits=1, best=None)
+
+# %% [markdown]
+# As a picture: each method's accuracy (mean and 95 % interval over seeds) beside the limit of
+# what it sees at test (open diamonds), one panel per victim.
+
+# %% tags=["hide-input"]
+if QUICK:
+    rows, lims = bands("classification", "accuracy")
+    plot_intervals({f"{v.replace('->', '→')}: the victim is missing": r for v, r in rows.items()},
+                   {f"{v.replace('->', '→')}: the victim is missing": r for v, r in lims.items()},
+                   xlabel="test accuracy (%)", xlim=(0, 100));
 
 # %% [markdown]
 # Classification tells the same story. TRML shows no measurable difference from LB in either
@@ -241,19 +293,20 @@ if QUICK:
 # $\mathcal{L}_{sml}$ (the generators stay and learn only through the task loss), each against full
 # TRML on the same seeds.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 if QUICK:
-    for victim in G.VICTIMS:
-        for ablation in G.ABLATIONS:  # "without L(t,t)" is the paper's "w/o L(t,t)"
-            print(f"{victim} {ablation:15s} MAE {cell('regression', ablation, victim, 'mae')}  "
-                  f"TRML - ablation: MAE {compare('regression', 'trml', ablation, victim, 'mae')}, "
-                  f"Acc-2 {compare('regression', 'trml', ablation, victim, 'acc2')}")
+    show_table({f"{victim}, {ablation}": {  # "without L(t,t)" is the paper's "w/o L(t,t)"
+        "MAE": cell('regression', ablation, victim, 'mae'),
+        "TRML - ablation: MAE": compare('regression', 'trml', ablation, victim, 'mae'),
+        "TRML - ablation: Acc-2": compare('regression', 'trml', ablation, victim, 'acc2')}
+        for victim in G.VICTIMS for ablation in G.ABLATIONS},
+        title="Tables 6-7 on the testbed: each ablation against full TRML, 5 seeds", best=None)
 
-# %%
+# %% tags=["hide-input"]
 if QUICK:
     for key in ("trml.table6", "trml.table7"):
-        print(format_table(get(key).paper_numbers, title=f"{key} -- the paper's rows", digits=3))
+        show_table(get(key).paper_numbers, title=f"{key} -- the paper's rows", digits=3, best=None)
 
 # %% [markdown]
 # Removing a matching term makes no measurable difference in five of the six comparisons. The one
@@ -269,7 +322,7 @@ if QUICK:
 # CLIP RN50), each pretrained the same way (in the `paper` profile: `ViT-B-32` and `RN50`, both
 # `openai`).
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 if QUICK:
     for backbone, method in (("ViT", "trml"), ("ResNet", "trml-resnet")):
@@ -280,6 +333,15 @@ if QUICK:
 # %% [markdown]
 # The ResNet tower gives a real, small improvement over the ViT: MAE 0.509 against 0.540, a
 # difference of 0.032 [0.011, 0.053]. The paper also finds TRML works with several backbones.
+#
+# Two of the paper's figures are not redrawn here. Its Fig. 5 would set TRML beside MM-Align on the
+# same foundation model (CMU-MOSI and MOSEI), to show that the gain comes from TRML and not from
+# the encoder; MM-Align is not re-implemented in this book, so there is no second method to draw
+# (its published numbers stay in the paper's rows above). Its Fig. 6 would add the audio track
+# through ImageBind; rmm_lib loads no ImageBind model, and this chapter's protocol uses the
+# testbed's image and text only. (Its Fig. 1, the missing-modality scenarios, is drawn as presence
+# masks in notebook 00; Fig. 2 is redrawn in notebook 10, Fig. 3 in notebook 11, Figs. 7-9 in
+# notebook 13.)
 #
 # ## What these numbers say
 #
@@ -312,5 +374,4 @@ if not QUICK:
 
     for key in ("trml.table1", "trml.table2", "trml.table5", "trml.table6", "trml.table7"):
         spec, ours = run_table(key)
-        print(key, "--", spec.title)
-        print(format_table(ours, spec.paper_numbers))
+        show_table(ours, spec.paper_numbers, title=f"{key} -- {spec.title}")

@@ -27,18 +27,23 @@
 # Every modality $m$ has its own encoder $h_m$; one linear head $g$ is shared by all of them, so
 # each modality's prediction is $f_m = g \circ h_m$. Iteration $t$ trains a single modality,
 #
-# $$m_t = t \bmod M, \qquad (1)$$
+# $$m_t = t \bmod M, \tag{1}$$
 #
 # on the loss of that modality alone,
 #
-# $$\mathcal{L}_t = \mathbb{E}_{(x, y) \sim \mathcal{D}_{m_t}}\big[\ell\big(g(h_{m_t}(x; \theta_{m_t}); \phi), y\big)\big]. \qquad (2)$$
+# $$\mathcal{L}_t = \mathbb{E}_{(x, y) \sim \mathcal{D}_{m_t}}\big[\ell\big(g(h_{m_t}(x; \theta_{m_t}); \phi), y\big)\big]. \tag{2}$$
 #
 # Because step $m$ only needs samples that *have* modality $m$, MLA never needs paired data: a
 # sample without a modality simply never feeds that modality's step. This notebook makes laziness
 # visible on the book's testbed and shows what alternation changes.
+#
+# Our drawing of the paper's overview (its Fig. 1): in training (a), one modality's encoder and the
+# shared head learn at each step, the head's gradient projected (Sec. 2.2, notebook 21); at test
+# (b), every present modality predicts and the predictions are weighted by their entropy (Sec. 2.3,
+# notebook 22).
 
 
-# %%
+# %% tags=["hide-input"]
 # Setup: install rmm_lib when it is missing (Colab); read the run profile in one place.
 import importlib.util
 import os
@@ -52,7 +57,31 @@ if importlib.util.find_spec("rmm_lib") is None:
 from rmm_lib.notebook import setup
 
 PROFILE = setup()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
+
+# %% tags=["hide-input"]
+from rmm_lib.diagrams import draw_mla
+
+draw_mla();
+
 # %% [markdown]
+# ## Algorithm 1, and where each line lives
+#
+# The paper's Algorithm 1 in short, beside the code that carries out each line
+# (`rmm_lib.methods.mla`; the trainer `rmm_lib.train.Trainer` calls the hooks):
+#
+# | Algorithm 1 | | `rmm_lib` |
+# |---|---|---|
+# | **for** $t = 1 \dots T$: | | one optimiser step per modality and batch: `MLA.steps_per_batch` |
+# | $\quad m_t \leftarrow t \bmod M$ | Eq. 1 | `MLA.modality_at(t)` |
+# | $\quad$ loss $\mathcal{L}_t$ of modality $m_t$ alone | Eq. 2 | `MLA.training_step` |
+# | $\quad$ update $\theta_{m_t}$ by gradient descent | | the trainer's optimiser step |
+# | $\quad \mathbf{P}_t$ from the step's mean feature | Eq. 3 | `rls_update`, in `MLA.before_optimizer_step` |
+# | $\quad \phi_t \leftarrow \phi_{t-1} - \gamma \mathbf{P}_t \nabla_\phi \mathcal{L}_t$ | Eq. 4 | `project_head_gradient`, same hook |
+# | **for** each test sample $r$: | | `MLA.forward` |
+# | $\quad$ entropy $e_{m,r}$ of each modality's prediction | Eq. 6 | `prediction_entropy` |
+# | $\quad$ weights $\lambda_{m,r}$ | Eq. 7 | `fusion_weights` |
+# | $\quad \hat y_r = \sum_m \lambda_{m,r} f_m(x_{m,r})$ | Eq. 5 | `fuse` |
+#
 # ## Data and the two models
 #
 # We use the book's testbed (notebook 00: 1,200 / 300 / 600 samples, three modalities, six
@@ -93,24 +122,27 @@ concat = chapter_trainer(PROFILE, splits, "concat")
 curves = {"Concat": fit_with_unimodal_curves(concat, train, test, epochs),
           "MLA": fit_with_unimodal_curves(mla, train, test, epochs)}
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.8), sharey=True, layout="constrained")
 for ax, (name, c) in zip(axes, curves.items()):
-    plot_curves(range(1, epochs + 1), c, "epoch", "test accuracy", ax=ax, title=f"{name} (one seed)", ylim=(0, 1))
-fig.tight_layout()
+    plot_curves(range(1, epochs + 1), c, "epoch", "test accuracy", ax=ax, title=f"{name} (one seed)", ylim=(0, 1),
+                legend=None)
+axes[1].set_ylabel("")
+fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=4, title="each modality alone");
 
 # %% [markdown]
 # The same comparison over five model seeds, each model trained to convergence with early stopping
 # on validation (the chapter's grid, `python -m rmm_lib grid mla`), beside each modality trained
 # on its own (the reference model of notebook 00) and the information limit of that modality:
 
-# %%
+# %% tags=["hide-input"]
+# The records of grid `mla` and notebook 00's, and the helpers that read them.
 from rmm_lib import limits as L
 from rmm_lib import stats as S
 from rmm_lib.data import MODALITIES
 from rmm_lib.grids import intro, mla as G
 from rmm_lib.grids.limits import benchmark_limits
 from rmm_lib.records import results
-from rmm_lib.reporting import format_table
+from rmm_lib.reporting import show_table
 
 LIMITS = benchmark_limits()
 runs = G.by_model(results(G.grid_for(PROFILE)))
@@ -139,7 +171,9 @@ fused = {k: [r["test"]["accuracy"] for r in runs[k]] for k in ("concat", "mla")}
 rows["fused (all three)"] = {"Concat": S.fmt(S.mean_interval(fused["concat"])), "MLA": S.fmt(S.mean_interval(fused["mla"])),
                              "MLA - Concat": compare(fused["mla"], fused["concat"]),
                              "limit": L.describe(L.limit_of(LIMITS, MODALITIES))}
-print(format_table(rows, title=f"accuracy (%) of each modality alone, {len(runs['mla'])} seeds"))
+show_table(rows, title=f"accuracy (%) of each modality alone, {len(runs['mla'])} seeds", best=None,
+           groups={"accuracy (%)": ["Concat", "MLA", "alone (reference)", "limit"],
+                   "paired differences over seeds, points": ["MLA - Concat", "MLA - reference"]})
 
 # %% [markdown]
 # Joint training leaves every encoder behind what MLA gets from the same encoder: Concat's review

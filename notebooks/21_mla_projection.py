@@ -26,9 +26,12 @@
 # squares keeps up to date from the mean encoded feature $\bar h_{m_t}$ of each step,
 #
 # $$\mathbf{P}_t = \mathbf{P}_{t-1} - \mathbf{q}_t \bar h_{m_t}^\top \mathbf{P}_{t-1}, \qquad
-#   \mathbf{q}_t = \frac{\mathbf{P}_{t-1} \bar h_{m_t}}{\alpha + \bar h_{m_t}^\top \mathbf{P}_{t-1} \bar h_{m_t}}, \qquad (3)$$
+#   \mathbf{q}_t = \frac{\mathbf{P}_{t-1} \bar h_{m_t}}{\alpha + \bar h_{m_t}^\top \mathbf{P}_{t-1} \bar h_{m_t}}, \tag{3}$$
 #
-# $$\phi_t = \phi_{t-1} - \gamma \, \mathbf{P}_t \nabla_\phi \mathcal{L}_t \quad (t > 0). \qquad (4)$$
+# \begin{equation*}
+# \phi_t = \phi_{t-1} - \gamma \begin{cases} \nabla_\phi \mathcal{L}_t & t = 0, \\
+#   \mathbf{P}_t \nabla_\phi \mathcal{L}_t & t > 0. \end{cases} \tag{4}
+# \end{equation*}
 #
 # $\mathbf{P}$ starts as the identity and loses, step by step, the directions the features have
 # used, so an update no longer changes the head's output on those features. $\alpha$ sets how
@@ -43,7 +46,7 @@
 # paper does not give $\alpha$; we use $\alpha = 1$ unless stated.
 
 
-# %%
+# %% tags=["hide-input"]
 # Setup: install rmm_lib when it is missing (Colab); read the run profile in one place.
 import importlib.util
 import os
@@ -97,11 +100,11 @@ train, val, test = splits["train"], splits["val"], splits["test"]
 mla = chapter_trainer(PROFILE, splits, "mla", record=True)
 mla.fit(train, val)
 P = mla.model.P.cpu()
-fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
-plot_similarity(P[:16, :16], ax=axes[0], annotate=False, title="P after training (first 16 x 16)")
+fig, axes = plt.subplots(1, 2, figsize=(7.0, 3.4), layout="constrained")
+plot_similarity(P[:16, :16], ax=axes[0], annotate=False, title="P after training\n(first 16 x 16)")
 plot_curves(range(1, len(P) + 1), {"eigenvalues of P": torch.linalg.eigvalsh(P.double()).flip(0).numpy()},
-            "eigenvalue rank (largest first)", "eigenvalue", ax=axes[1], ylim=(0, 1.05))
-fig.tight_layout()
+            "eigenvalue rank (largest first)", "eigenvalue", ax=axes[1], ylim=(0, 1.05), legend=None)
+axes[1].set_title("eigenvalues of P");
 
 # %%
 rec = mla.model.records
@@ -110,12 +113,25 @@ plot_histograms({"plain gradient": [x["cos_plain"] for x in rec], "projected (Eq
                 ylabel="training steps");
 
 # %%
-# NBVAL_CHECK_OUTPUT
 eig = torch.linalg.eigvalsh(P.double())
-print(f"P symmetric: {torch.allclose(P, P.T, atol=1e-5)}, smallest eigenvalue >= 0: {bool(eig.min() > -1e-6)}")
+plain, projected = np.mean([x["cos_plain"] for x in rec]), np.mean([x["cos_applied"] for x in rec])
 print(f"{len(rec)} training steps over {mla.epoch} epochs; eigenvalues of P from {eig.min():.2f} to {eig.max():.2f}")
-print(f"mean cosine with the previous modality's feature: plain {np.mean([x['cos_plain'] for x in rec]):.2f}, "
-      f"projected {np.mean([x['cos_applied'] for x in rec]):.2f}")
+print(f"mean cosine with the previous modality's feature: plain {plain:.2f}, projected {projected:.2f}")
+
+# %% [markdown]
+# The digits above move a little on another CPU (other floating-point kernels change which epoch
+# early stopping keeps); the checked lines below hold on any CPU: the properties of $\mathbf{P}$,
+# and the two cosines within the drift measured on other kernels.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from rmm_lib import stats as S
+
+print(f"P symmetric: {torch.allclose(P, P.T, atol=1e-5)}, smallest eigenvalue >= 0: {bool(eig.min() > -1e-6)}")
+print(f"projected updates closer to orthogonal than plain gradients: {bool(projected < plain)}")
+if PROFILE.name == "quick":
+    print(S.near("mean cosine, plain gradient", plain, 0.24, 0.05))
+    print(S.near("mean cosine, projected update", projected, 0.05, 0.05))
 
 # %% [markdown]
 # $\mathbf{P}$ stays symmetric and positive semi-definite. After 1,139 training steps its
@@ -134,7 +150,6 @@ print(f"mean cosine with the previous modality's feature: plain {np.mean([x['cos
 # phase does).
 
 # %%
-from rmm_lib import stats as S
 from rmm_lib.experiments import sequential_forgetting
 
 pair = {k: v.select_modalities(["image", "text"]) for k, v in splits.items()}
@@ -148,16 +163,24 @@ ax = plot_curves(range(1, sum(phases) + 1), {k: v.mean(0) for k, v in forgetting
 ax.axvline(phases[0] + 0.5, color="grey", ls=":");
 
 # %%
-# NBVAL_CHECK_OUTPUT
-loss = {}
+loss, change = {}, {}
 for label, acc in forgetting.items():
     before, after = acc[:, phases[0] - 1], acc[:, -1]
     loss[label] = before - after
-    d = S.paired_difference(after, before)
+    change[label] = S.paired_difference(after, before)
     print(f"{label:24s} after images {S.fmt(S.mean_interval(before))} -> after text {S.fmt(S.mean_interval(after))}: "
-          f"{S.fmt_diff(d)} ({S.verdict(d)})")
-d = S.paired_difference(loss["no projection"], loss["projection, alpha=0.01"])
-print(f"forgetting without - with projection: {S.fmt_diff(d)} ({S.verdict(d)})")
+          f"{S.fmt_diff(change[label])} ({S.verdict(change[label])})")
+gap = S.paired_difference(loss["no projection"], loss["projection, alpha=0.01"])
+print(f"forgetting without - with projection: {S.fmt_diff(gap)} ({S.verdict(gap)})")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for label, d in change.items():
+    print(f"{label}: {S.verdict(d)}")
+print(f"forgetting without - with projection: {S.verdict(gap)}")
+if PROFILE.name == "quick":
+    print(S.near("change without projection (points)", 100 * change["no projection"]["mean"], -0.4, 1.5, digits=1))
+    print(S.near("change with projection (points)", 100 * change["projection, alpha=0.01"]["mean"], 0.4, 1.5, digits=1))
 
 # %% [markdown]
 # On the testbed there is no forgetting to prevent. Without the projection the image-only accuracy

@@ -21,11 +21,11 @@
 # After training, every modality predicts on its own, $f_m(x_m) = g(h_m(x_m))$. MLA combines these
 # predictions per test sample $r$ with weights that trust the more certain modality,
 #
-# $$\hat y_r = \sum_{m=1}^M \lambda_{m,r} f_m(x_{m,r}), \qquad (5)$$
+# $$\hat y_r = \sum_{m=1}^M \lambda_{m,r} f_m(x_{m,r}; \theta_m^*, \phi^*), \tag{5}$$
 #
-# $$e_{m,r} = -p_{m,r}^\top \log p_{m,r}, \quad p_{m,r} = \mathrm{Softmax}(f_m(x_{m,r})), \qquad (6)$$
+# $$e_{m,r} = -p_{m,r}^\top \log p_{m,r}, \quad p_{m,r} = \mathrm{Softmax}(f_m(x_{m,r}; \theta_m^*, \phi^*)), \tag{6}$$
 #
-# $$\lambda_{m,r} = \frac{\exp(\max_{v} e_{v,r} - e_{m,r})}{\sum_{u} \exp(\max_{v} e_{v,r} - e_{u,r})}. \qquad (7)$$
+# $$\lambda_{m,r} = \frac{\exp(\max_{v} e_{v,r} - e_{m,r})}{\sum_{u} \exp(\max_{v} e_{v,r} - e_{u,r})}. \tag{7}$$
 #
 # The hypothesis behind it: a modality whose prediction has higher entropy is more likely wrong.
 # Our implementation (`MLA.forward`) computes the weights per sample and over the modalities
@@ -35,7 +35,7 @@
 # `prediction_entropy(..., task="regression")`); Eq. 7 is unchanged.
 
 
-# %%
+# %% tags=["hide-input"]
 # Setup: install rmm_lib when it is missing (Colab); read the run profile in one place.
 import importlib.util
 import os
@@ -80,7 +80,8 @@ plot_histograms({m: weights[:, j] for j, m in enumerate(test.modalities)}, bins=
 # Is the hypothesis true here? For each modality, over five seeds: its accuracy alone, the mean
 # entropy of its right and of its wrong predictions, and the mean weight Eq. 7 gives it.
 
-# %%
+# %% tags=["hide-input"]
+# The records of grid `mla` and the helpers that read them.
 from functools import partial
 
 from rmm_lib import limits as L
@@ -89,7 +90,7 @@ from rmm_lib.data import MODALITIES
 from rmm_lib.grids import mla as G
 from rmm_lib.grids.limits import benchmark_limits
 from rmm_lib.records import per_seed, results
-from rmm_lib.reporting import format_table
+from rmm_lib.reporting import show_table
 
 LIMITS = benchmark_limits()
 GRID = G.grid_for(PROFILE)
@@ -100,7 +101,7 @@ values = partial(per_seed, runs)  # values(model, *keys): one number per seed
 compare = S.fmt_paired  # the paired difference over seeds, its interval and its verdict
 
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 rows = {}
 for m in MODALITIES:
@@ -110,7 +111,7 @@ for m in MODALITIES:
                "entropy, wrong": S.fmt(S.mean_interval(seen("entropy_wrong")), 1, 2),
                "wrong - right": compare(seen("entropy_wrong"), seen("entropy_right"), 1, 2),
                "mean weight": S.fmt(S.mean_interval(seen("mean_weight")), 1, 2)}
-print(format_table(rows, title=f"MLA on the complete test set, {len(runs['mla'])} seeds"))
+show_table(rows, title=f"MLA on the complete test set, {len(runs['mla'])} seeds", best=None)
 
 # %% [markdown]
 # The hypothesis holds on the testbed: for every modality, wrong predictions have a higher
@@ -129,16 +130,18 @@ print(format_table(rows, title=f"MLA on the complete test set, {len(runs['mla'])
 # rule that weighs these same predictions could beat the oracle; it is the ceiling of what choosing
 # weights per sample can gain.
 
-# %%
+# %% tags=["hide-input"]
 sweep = GRID.config["fixed_weights"]
 fixed = np.array([[r["fixed_image_weight"][str(w)] for w in sweep] for r in runs["mla"]])  # (seeds, weights)
 rules = {rule: values("mla", "fusion", rule) for rule in G.FUSIONS}
+from rmm_lib.plots import place_legend
+
 ax = plot_curves(sweep, {"fixed weights (mean of 5 seeds)": fixed.mean(0)}, "weight on the image modality",
-                 "test accuracy", ylim=(0, 1))
+                 "test accuracy", ylim=(0, 1), legend=None)
 for rule, style in (("oracle", "-."), ("entropy", "-"), ("mean", "--"), ("inverse_entropy", ":")):
     ax.axhline(np.mean(rules[rule]), ls=style, color="k", lw=1, label=rule)
 ax.axhline(L.limit_of(LIMITS, MODALITIES)["mean"], color="0.6", lw=1, label="limit, all three")
-ax.legend(fontsize=7, frameon=False, loc="lower right");
+place_legend(ax, "outside");
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -172,7 +175,7 @@ print(f"Eq. 7 - best fixed:    {compare(rules['entropy'], best_fixed)}")
 # models; `could close` is oracle minus floor, `Eq. 7 closes` is Eq. 7 minus floor (paired over
 # seeds), and the fraction is their ratio.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 settings = {"complete": "mla", **{f"eta {r:.0%}": f"mla@eta={r}" for r in GRID.config["rates"]}}
 rows = {}
@@ -185,7 +188,9 @@ for name, model in settings.items():
                   "Eq. 7 closes": f"{S.fmt_diff(gap['closed'])} ({S.verdict(gap['closed'])})",
                   "fraction": S.fmt(gap["fraction"], 100, 0) + " %" if "fraction" in gap else "-",
                   "limit": L.describe(L.limit_under_masks(LIMITS, mask, MODALITIES))}
-print(format_table(rows, title="MLA's fusion: floor, learned and ceiling, accuracy (%) over 5 seeds"))
+show_table(rows, title="MLA's fusion: floor, learned and ceiling, accuracy (%) over 5 seeds", best=None,
+           groups={"accuracy (%)": ["floor (equal)", "Eq. 7", "oracle", "limit"],
+                   "the gap, points": ["could close", "Eq. 7 closes", "fraction"]})
 
 # %% [markdown]
 # Eq. 7 closes none of the gap, at any rate. With complete data and at $\eta$ = 10 % it is really

@@ -33,7 +33,7 @@
 # compare the *patterns*, not the values. (The papers' own datasets run through the specs of
 # `rmm_lib.tables.mla` with the App. A.3 settings: `python -m rmm_lib run mla.table2`, on a GPU.)
 
-# %%
+# %% tags=["hide-input"]
 # Setup: install rmm_lib when it is missing (Colab); read the run profile in one place.
 import importlib.util
 import os
@@ -47,7 +47,8 @@ if importlib.util.find_spec("rmm_lib") is None:
 from rmm_lib.notebook import setup
 
 PROFILE = setup()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
-# %%
+# %% tags=["hide-input"]
+# The records of grid `mla` and the helpers that read them.
 from functools import partial
 
 import numpy as np
@@ -58,7 +59,7 @@ from rmm_lib.data import MODALITIES
 from rmm_lib.grids import intro, mla as G
 from rmm_lib.grids.limits import benchmark_limits
 from rmm_lib.records import per_seed, results
-from rmm_lib.reporting import format_table
+from rmm_lib.reporting import show_table
 from rmm_lib.tables.mla import METHODS, TABLE1, TABLE2, TABLE3
 
 LIMITS = benchmark_limits()
@@ -86,7 +87,7 @@ def limit(modalities):
 # modality's column is the model's accuracy when every other modality is absent at test time.
 # The row `reference` is the same modality trained alone (notebook 00's LB, five seeds).
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 cols = [m.capitalize() for m in MODALITIES] + ["Multi"]
 table1 = {NAMES[m]: {**{c: mean(values(m, "unimodal", c.lower())) for c in cols[:-1]}, "Multi": mean(values(m))}
@@ -94,21 +95,21 @@ table1 = {NAMES[m]: {**{c: mean(values(m, "unimodal", c.lower())) for c in cols[
 table1["reference (alone)"] = {m.capitalize(): mean([r["test"]["accuracy"] for r in reference[f"lb:{m}"]])
                                for m in MODALITIES}
 table1["limit"] = {**{m.capitalize(): limit([m]) for m in MODALITIES}, "Multi": limit(MODALITIES)}
-print(format_table(table1, TABLE1["iemocap"], columns=cols,
-                   title=f"Table 1, testbed, accuracy (%) over {len(runs['mla'])} seeds; IEMOCAP (paper) below"))
+show_table(table1, TABLE1["iemocap"], columns=cols, contenders=[NAMES[m] for m in G.TABLE1],
+           title=f"Table 1, testbed, accuracy (%) over {len(runs['mla'])} seeds; IEMOCAP (paper) below")
 
 # %% [markdown]
 # What the paper's Table 1 is about is laziness: the jointly trained fusions leave the weaker
 # modalities under-trained. The differences that say it, MLA minus each jointly trained model on
 # each modality alone, and MLA's fused accuracy against every baseline:
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-for m in ("concat", "sum", "ogm_ge"):
-    print(f"MLA - {NAMES[m]:8s}", "  ".join(f"{c.lower()} {compare(values('mla', 'unimodal', c.lower()), values(m, 'unimodal', c.lower()))}"
-                                           for c in cols[:-1]))
-for m in G.TABLE1[:-1]:
-    print(f"Multi: MLA - {NAMES[m]:12s} {compare(values('mla'), values(m))}")
+show_table({f"MLA - {NAMES[m]}": {c: compare(values('mla', 'unimodal', c.lower()), values(m, 'unimodal', c.lower()))
+                                  for c in cols[:-1]} for m in ("concat", "sum", "ogm_ge")},
+           title="each modality alone: MLA - a jointly trained fusion, points", best=None)
+show_table({f"MLA - {NAMES[m]}": {"Multi": compare(values('mla'), values(m))} for m in G.TABLE1[:-1]},
+           title="all three modalities: MLA - each baseline, points", best=None)
 
 # %% [markdown]
 # Laziness shows where the paper says it does. Read alone, MLA's encoders beat those of the
@@ -133,7 +134,7 @@ for m in G.TABLE1[:-1]:
 # limit is that of the test masks: each test sample's limit for the modalities it keeps, averaged
 # (`limit_under_masks`). The paper's other rows (CCA ... TATE) are not rerun.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 rates = GRID.config["rates"]
 col = {r: f"{int(round(r * 100))}" for r in rates}
@@ -141,15 +142,14 @@ table2 = {NAMES.get(m, "MLA (released)"): {col[r]: mean(values(f"{m}@eta={r}")) 
 table2["limit of what the test keeps"] = {
     col[r]: L.describe(L.limit_under_masks(LIMITS, G.test_mask(GRID.config, r), MODALITIES)) for r in rates}
 paper2 = {m: TABLE2[m] for m in ("Late Fusion", "QMF", "MLA")}
-print(format_table(table2, paper2, columns=list(col.values()),
-                   title="Table 2, testbed, accuracy (%) by missing rate eta (%); IEMOCAP (paper) below"))
-for r in rates:
-    mla_r = values(f"mla@eta={r}")
-    print(f"eta {col[r]}%: MLA - Late fusion {compare(mla_r, values(f'late_independent@eta={r}'))}   "
-          f"MLA - QMF {compare(mla_r, values(f'qmf@eta={r}'))}")
+show_table(table2, paper2, columns=list(col.values()),
+           title="Table 2, testbed, accuracy (%) by missing rate eta (%); IEMOCAP (paper) below")
+show_table({f"eta {col[r]}%": {"MLA - Late fusion": compare(values(f"mla@eta={r}"), values(f'late_independent@eta={r}')),
+                               "MLA - QMF": compare(values(f"mla@eta={r}"), values(f'qmf@eta={r}'))} for r in rates},
+           title="paired differences over seeds, points", best=None)
 
-# %%
-from rmm_lib.plots import plot_metric_curve
+# %% tags=["hide-input"]
+from rmm_lib.plots import place_legend, plot_metric_curve
 
 
 def band(model):
@@ -160,9 +160,10 @@ def band(model):
 paper_curves = {m: (rates, [TABLE2[m][col[r]] for r in rates]) for m in paper2}
 limit_all = [100 * L.limit_under_masks(LIMITS, G.test_mask(GRID.config, r), MODALITIES)["mean"] for r in rates]
 ax = plot_metric_curve(rates, {NAMES[m]: band(m) for m in ("late_independent", "qmf", "mla")}, "accuracy (%)",
-                       paper=paper_curves, ylim=(0, 100), title="Table 2: ours (5 seeds, 95% band) and the paper's")
-ax.plot(np.array(rates) * 100, limit_all, ls=":", color="0.3", label="limit of what the test keeps")
-ax.legend(fontsize=7, frameon=False);
+                       paper=paper_curves, ylim=(0, 100), title="Table 2: ours (5 seeds, 95% band) and the paper's",
+                       legend=None)
+ax.plot(np.array(rates) * 100, limit_all, ls=":", color="k", label="limit of what the test keeps")
+place_legend(ax, "outside");
 
 # %% [markdown]
 # MLA is the lowest of the three at every rate. At $\eta$ = 10 % the difference is real: 2.8 points
@@ -181,22 +182,23 @@ ax.legend(fontsize=7, frameon=False);
 # HGM is a training choice (two models per seed); DF is a test-time choice (Eq. 7's entropy
 # weights, or equal weights over the present modalities), so each model is evaluated both ways.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 ablation = {}
 for hgm, model in (("HGM-", "mla:hgm-"), ("HGM+", "mla")):
     for df, rule in (("DF-", "mean"), ("DF+", "entropy")):
         ablation[f"{hgm} {df}"] = {**{c: mean(values(model, "unimodal", c.lower())) for c in cols[:-1]},
                                    "Multi": mean(values(model, "fusion", rule))}
-print(format_table(ablation, TABLE3["iemocap"], columns=cols,
-                   title="Table 3, testbed, accuracy (%); IEMOCAP (paper) below"))
-for c in cols[:-1]:
-    print(f"HGM+ - HGM-, {c.lower()} alone: {compare(values('mla', 'unimodal', c.lower()), values('mla:hgm-', 'unimodal', c.lower()))}")
+show_table(ablation, TABLE3["iemocap"], columns=cols, title="Table 3, testbed, accuracy (%); IEMOCAP (paper) below")
+effects = {f"HGM+ - HGM-, {c.lower()} alone": compare(values('mla', 'unimodal', c.lower()),
+                                                     values('mla:hgm-', 'unimodal', c.lower())) for c in cols[:-1]}
 for df, rule in (("DF-", "mean"), ("DF+", "entropy")):
-    print(f"HGM+ - HGM-, Multi with {df}: {compare(values('mla', 'fusion', rule), values('mla:hgm-', 'fusion', rule))}")
+    effects[f"HGM+ - HGM-, Multi with {df}"] = compare(values('mla', 'fusion', rule), values('mla:hgm-', 'fusion', rule))
 for model in ("mla:hgm-", "mla"):
-    print(f"DF+ - DF-, Multi, {'HGM-' if model == 'mla:hgm-' else 'HGM+'}: "
-          f"{compare(values(model, 'fusion', 'entropy'), values(model, 'fusion', 'mean'))}")
+    effects[f"DF+ - DF-, Multi, {'HGM-' if model == 'mla:hgm-' else 'HGM+'}"] = compare(
+        values(model, 'fusion', 'entropy'), values(model, 'fusion', 'mean'))
+show_table({k: {"paired difference, points": v} for k, v in effects.items()}, title="the ablation's effects, 5 seeds",
+           best=None)
 
 # %% [markdown]
 # On the testbed the projection has no measurable effect, on each modality alone (+0.7, +1.6 and
@@ -213,7 +215,7 @@ for model in ("mla:hgm-", "mla"):
 # alone. If the modalities are learned in isolation, the text accuracy should not depend on how
 # many images the training set had. The paper shows this for MLA against QMF on Kinetics-Sounds.
 
-# %%
+# %% tags=["hide-input"]
 from rmm_lib.plots import plot_curves
 
 fig2_rates = [0.0] + GRID.config["fig2_rates"]
@@ -224,14 +226,15 @@ def text_alone(method, rate):
 
 
 fig2 = {NAMES[m]: [text_alone(m, r) for r in fig2_rates] for m in G.FIG2}
-plot_curves([100 * r for r in fig2_rates], {m: [np.mean(v) for v in vs] for m, vs in fig2.items()},
-            "images missing in training (%)", "text-alone test accuracy (mean of 5 seeds)", ylim=(0, 1));
+plot_curves([100 * r for r in fig2_rates], {m: S.bands(vs) for m, vs in fig2.items()},
+            "images missing in training (%)", "text-alone test accuracy", ylim=(0, 1),
+            title="Fig. 2 on the testbed: mean of 5 seeds, 95 % band");
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-for method, per_rate in fig2.items():
-    print(f"{method:4s}", "  ".join(f"{100 * r:.0f}%: {mean(v)}" for r, v in zip(fig2_rates, per_rate)),
-          f"| 90% - 0%: {compare(per_rate[-1], per_rate[0])}")
+show_table({method: {**{f"{100 * r:.0f} %": mean(v) for r, v in zip(fig2_rates, per_rate)},
+                     "90 % - 0 %": compare(per_rate[-1], per_rate[0])} for method, per_rate in fig2.items()},
+           title="text-alone test accuracy (%) by the share of training images missing, 5 seeds", best=None)
 
 # %% [markdown]
 # Both curves are flat within their intervals: from no image missing to 90 % missing, MLA's
@@ -246,7 +249,7 @@ for method, per_rate in fig2.items():
 # the centroids of their L2-normalised features. The paper finds MLA's image-text gap on Food-101
 # larger than Concat's. Here are both, on the testbed's test set.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 for m in ("concat", "mla"):
     print(f"{NAMES[m]:7s} image-text gap {S.fmt(S.mean_interval(values(m, 'modality_gap')), 1, 2)}")
@@ -271,19 +274,20 @@ print(f"MLA - Concat: {S.fmt_diff(S.paired_difference(values('mla', 'modality_ga
 # modality is fused whether present or not (dropped features are zeros). `released_mla` behaves
 # that way. Both variants are trained with the same seeds, complete and at each missing rate.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 released = {}
 for name, model in (("MLA (as in the paper)", "mla"), ("MLA (released code)", "released")):
     released[name] = {**{c: mean(values(model, "unimodal", c.lower())) for c in cols[:-1]}, "Multi": mean(values(model)),
                       **{f"Multi, eta {col[r]}%": mean(values(f"{model}@eta={r}")) for r in rates}}
-print(format_table(released, title="accuracy (%), complete test set and Table 2's missing rates"))
-for c in cols[:-1]:
-    print(f"released - paper, {c.lower()} alone: "
-          f"{compare(values('released', 'unimodal', c.lower()), values('mla', 'unimodal', c.lower()))}")
-print(f"released - paper, Multi, complete: {compare(values('released'), values('mla'))}")
-for r in rates:
-    print(f"released - paper, Multi, eta {col[r]}%: {compare(values(f'released@eta={r}'), values(f'mla@eta={r}'))}")
+show_table(released, title="accuracy (%), complete test set and Table 2's missing rates",
+           groups={"complete test set": cols, "missing rate eta (Table 2)": [f"Multi, eta {col[r]}%" for r in rates]})
+diffs = {f"{c.lower()} alone": compare(values('released', 'unimodal', c.lower()), values('mla', 'unimodal', c.lower()))
+         for c in cols[:-1]}
+diffs["Multi, complete"] = compare(values('released'), values('mla'))
+diffs.update({f"Multi, eta {col[r]}%": compare(values(f'released@eta={r}'), values(f'mla@eta={r}')) for r in rates})
+show_table({k: {"released - paper, points": v} for k, v in diffs.items()}, title="the released code against the paper",
+           best=None)
 print(f"released, Multi - its image alone: {compare(values('released'), values('released', 'unimodal', 'image'))}")
 print("released, by test batch size:", "  ".join(f"{b}: {mean(values('released', 'batch_fusion', str(b)))}"
                                                 for b in GRID.config["batch_sizes"]))

@@ -23,18 +23,26 @@
 #
 # * **adaptation**: the encoders stay frozen, $\Theta_{f,m}$ fixed, and learn only rank-1 LoRA
 #   factors $\Delta_{f,m}$ on the query, key, value and output projections of every attention
-#   block (Eq. 3, Table 5: rank 1, alpha 1, dropout 0.1) -- through peft;
-# * **alignment**: on samples that have both modalities, the final proxy of modality 1 is pulled
-#   towards the final class token of modality 2 and vice versa (Eq. 4),
+#   block (Table 5: rank 1, alpha 1, dropout 0.1) -- through peft. The encoder's final tokens are
 #
-# $$\mathcal{L}_{\text{align}} = \frac{1}{N_{\mathcal{D}_c}} \sum_{x \in \mathcal{D}_c}
-# \mathrm{MSE}(\hat{\mathcal{T}}_{\mathrm{CMPT},m_1}, \hat{\mathcal{T}}_{\mathrm{CLS},m_2}) +
-# \mathrm{MSE}(\hat{\mathcal{T}}_{\mathrm{CMPT},m_2}, \hat{\mathcal{T}}_{\mathrm{CLS},m_1}),$$
+# $$\hat{\mathcal{T}}_m = f_m(\tilde{\mathcal{T}}_m; \Theta_{f,m}, \Delta_{f,m}) \in \mathbb{R}^{(N+2) \times d}, \tag{3}$$
 #
-# added to the task loss with $\lambda = 0.2$ (Eq. 7). The paper does not say whether the class
+#   the proxy, the class token and the modality's tokens, in that order;
+# * **alignment**: on the samples $\mathcal{D}_c$ that have both modalities, the final proxy of
+#   modality 1 is pulled towards the final class token of modality 2 and vice versa,
+#
+# \begin{equation*}
+# \begin{aligned}
+# \mathcal{L}_{\text{align}} = \frac{1}{N_{\mathcal{D}_c}} \sum_{x \in \mathcal{D}_c}
+# & \mathrm{MSE}(\hat{\mathcal{T}}_{\mathrm{CMPT},m_1}, \hat{\mathcal{T}}_{\mathrm{CLS},m_2}) \\
+# {} + {} & \mathrm{MSE}(\hat{\mathcal{T}}_{\mathrm{CMPT},m_2}, \hat{\mathcal{T}}_{\mathrm{CLS},m_1}),
+# \end{aligned} \tag{4}
+# \end{equation*}
+#
+# added to the task loss with $\lambda = 0.2$ (Eq. 7, notebook 32). The paper does not say whether the class
 # token target is detached; we let gradients flow into both sides (`detach_target=False`).
 
-# %%
+# %% tags=["hide-input"]
 # Setup: install rmm_lib when it is missing (Colab); read the run profile in one place.
 import importlib.util
 import os
@@ -63,6 +71,7 @@ from rmm_lib.methods.cmpt import parameter_report
 from rmm_lib.plots import plot_curves
 from rmm_lib.recipes.cmpt import QUICK, build_cmpt, chapter_context, chapter_splits, train_cmpt, variant_options
 from rmm_lib.records import results
+from rmm_lib.reporting import show_table
 from rmm_lib.tables import get
 from rmm_lib.train import TrainConfig, Trainer
 from rmm_lib.utils import seed_everything
@@ -122,7 +131,7 @@ if PROFILE.name == "quick":
 # CMPT runs of the grid (`results/cmpt.json`): the mean over seeds with its 95 % band, over the
 # epochs every seed ran (early stopping ends the runs at different epochs).
 
-# %%
+# %% tags=["hide-input"]
 runs = by_model(results(G.GRID))["cmpt"]
 epochs = min(len(r["history"]) for r in runs)
 curve = {name: S.bands(np.array([[h[key] for h in r["history"][:epochs]] for r in runs]).T)
@@ -147,11 +156,15 @@ print(f"alignment loss, epoch 1 -> epoch {epochs}: {S.fmt(S.mean_interval(first)
 
 # %%
 # NBVAL_CHECK_OUTPUT
+rows = {}
 for direction in runs[0]["proxy_cosine"]:
     same, other, hit = ([r["proxy_cosine"][direction][k] for r in runs] for k in ("same", "other", "retrieval"))
-    print(f"{direction}: same sample {S.fmt(S.mean_interval(same), 1, 3)} | other samples "
-          f"{S.fmt(S.mean_interval(other), 1, 3)} | same - other {S.fmt_diff(S.paired_difference(same, other), 1, 3)} "
-          f"| retrieval {S.fmt(S.mean_interval(hit), 1, 4)}")
+    rows[direction] = {"same sample": S.fmt(S.mean_interval(same), 1, 3),
+                       "other samples": S.fmt(S.mean_interval(other), 1, 3),
+                       "same - other": S.fmt_diff(S.paired_difference(same, other), 1, 3),
+                       "retrieval": S.fmt(S.mean_interval(hit), 1, 4)}
+show_table(rows, title="cosine of each proxy with the other modality's class token, and own-sample retrieval, "
+                       f"{len(runs)} seeds", best=None)
 print(f"chance {1 / len(test):.4f} | brand-only retriever among {len(test)}: "
       f"{L.retrieval_limit(len(test), TESTBED['redundancy']):.4f}")
 

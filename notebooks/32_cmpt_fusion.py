@@ -19,20 +19,31 @@
 # # CMPT 3.4-3.5: gating, fusion and missing modalities in training
 #
 # After the encoders, CMPT holds four tokens per sample: two class tokens and two proxies. A
-# **gate** decides which two are summed (Eq. 5):
+# **gate** decides which two are summed:
 #
-# $$\mathcal{T} = \begin{cases}
+# \begin{equation*}
+# \mathcal{T} = \begin{cases}
 # \hat{\mathcal{T}}_{\mathrm{CLS},m_1} + \hat{\mathcal{T}}_{\mathrm{CLS},m_2} & \text{both present,}\\
 # \hat{\mathcal{T}}_{\mathrm{CLS},m_2} + \hat{\mathcal{T}}_{\mathrm{CMPT},m_2} & m_1 \text{ missing,}\\
 # \hat{\mathcal{T}}_{\mathrm{CLS},m_1} + \hat{\mathcal{T}}_{\mathrm{CMPT},m_1} & m_2 \text{ missing,}
-# \end{cases}$$
+# \end{cases} \tag{5}
+# \end{equation*}
 #
-# and a linear head predicts from $\mathcal{T}$ (Eq. 6). A missing input is replaced by a
+# and a linear head predicts from $\mathcal{T}$,
+#
+# $$\hat y = h(\mathcal{T}; \Theta_h). \tag{6}$$
+#
+# The LoRA factors of both encoders and the head learn from the task loss and the alignment loss
+# of notebook 31 together,
+#
+# $$\mathcal{L}_{\text{total}} = \mathcal{L}_{\text{task}} + \lambda \mathcal{L}_{\text{align}}, \tag{7}$$
+#
+# with $\lambda = 0.2$, the paper's value for every experiment. A missing input is replaced by a
 # placeholder -- the empty string for text, zeros for an image -- but with the gate, nothing of the
 # missing modality reaches the head. When the training data are complete, CMPT drops a modality
 # at random (Sec. 3.5) so that the head also learns from proxies.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: install rmm_lib when it is missing (Colab); read the run profile in one place.
 import importlib.util
 import os
@@ -59,7 +70,7 @@ from rmm_lib.grids.limits import benchmark_limits
 from rmm_lib.methods.cmpt import gate_and_fuse
 from rmm_lib.recipes.cmpt import chapter_splits
 from rmm_lib.records import results
-from rmm_lib.reporting import format_table
+from rmm_lib.reporting import show_table
 
 splits = chapter_splits(PROFILE)
 test = splits["test"]
@@ -109,7 +120,7 @@ for row, value in zip(present.tolist(), fused[:, 0].tolist()):
 # on the testbed (`results/cmpt.json`), tested with both modalities and with one absent from every
 # test sample, beside the limit of what the test sample holds.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 LIMITS = benchmark_limits()
 runs = by_model(results(G.GRID))
@@ -117,7 +128,7 @@ acc = {v: {c: [r["test"][c] for r in runs[v]] for c in G.PATTERNS} for v in ("ba
 rows = {name: {c: S.fmt_mean(acc[v][c]) for c in G.PATTERNS}
         for v, name in (("baseline", "baseline (no dropout)"), ("dropout", "modality dropout"), ("cmpt", "CMPT"))}
 rows["limit"] = {c: L.describe(L.limit_of(LIMITS, G.SEES[c])) for c in G.PATTERNS}
-print(format_table(rows, title="accuracy (%) over 5 seeds, complete training"))
+show_table(rows, title="accuracy (%) over 5 seeds, complete training")
 for c in G.PATTERNS:
     print(f"{c:13s}: modality dropout - baseline {S.fmt_paired(acc['dropout'][c], acc['baseline'][c])}")
 

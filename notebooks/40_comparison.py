@@ -46,7 +46,7 @@
 # nothing to gain. The runs are one grid (`python -m rmm_lib grid compare`, kept in
 # `results/compare.json`). The cells below read it.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: install rmm_lib when it is missing (Colab); read the run profile in one place.
 import importlib.util
 import os
@@ -61,10 +61,10 @@ from rmm_lib.notebook import setup
 
 PROFILE = setup()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
 
-# %%
+# %% tags=["hide-input"]
+# The records of grid `compare` and the helpers that read them.
 import json
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from rmm_lib import limits as L
@@ -73,7 +73,7 @@ from rmm_lib.grids import compare as G
 from rmm_lib.grids.limits import benchmark_limits
 from rmm_lib.recipes.compare import protocol_masks
 from rmm_lib.records import RESULTS, results
-from rmm_lib.reporting import format_table
+from rmm_lib.reporting import show_table
 from rmm_lib.tables import get
 from rmm_lib.tables.cmpt import MAP_ROWS
 
@@ -122,14 +122,15 @@ def has(method, protocol, regime=None):
 # batch, which each sample pays once (the `towers` row). CMPT pays it, forward and backward,
 # in every step.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 cost = json.loads((RESULTS / "compare_cost.json").read_text())
 print(f"measured on {cost['device']} ({cost['machine']}), batch {cost['batch_size']}, {cost['steps']} timed steps")
-print(format_table({("frozen towers, forward" if m == "towers" else NAMES[m]): {
+show_table({("frozen towers, forward" if m == "towers" else NAMES[m]): {
     "trainable parameters": f"{r['trainable']:,}", "step (ms)": f"{1000 * r['step_seconds']:.1f}",
     "peak memory (MiB)": f"{r['peak_mib']:.0f}"} for m, r in cost["rows"].items()},
-    title="training cost on one batch (CPU)"))
+    title="training cost on one batch (CPU)", best="min",
+    contenders=[NAMES[m] for m in cost["rows"] if m != "towers"])
 
 # %% [markdown]
 # The feature methods train 0.06-1.2 M parameters, and a step on cached features costs 1-10 ms.
@@ -143,23 +144,22 @@ print(format_table({("frozen towers, forward" if m == "towers" else NAMES[m]): {
 #
 # Every model is trained on complete data. At test, 0 %, 10 %, ..., 100 % of the samples lack the
 # image (left) or the text (right). The missing sets are nested, so each curve is not redrawn at
-# every point. The dotted line is the limit of what the test samples show at each rate.
+# every point. The dotted line is the limit of what the test samples show at each rate. The
+# baselines are in the top row, the papers' methods and CMPT's matched control in the bottom one;
+# late fusion, dashed grey, is in both as the yardstick. Bands are 95 % intervals over seeds.
 
-# %%
+# %% tags=["hide-input"]
+from rmm_lib.plots import plot_sweep_grid
+
 RATES = np.array(G.SWEEP)
 SHOWN = ("lb:image", "lb:text", "concat", "late", "dropout", "trml", "mla", "mla:released", "cmpt", "cmpt:baseline")
-from rmm_lib.plots import plot_metric_curve
-
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
-for ax, gone in zip(axes, G.PAIR):
-    plot_metric_curve(G.SWEEP, {NAMES[m]: S.bands(G.sweep(runs, m, gone).T) for m in SHOWN}, ax=ax,
-                      title=f"{gone} missing at test")
-    lim = [limit_of_mask("complete", "complete" if r == 0 else f"sweep:{gone}@{r}")["mean"] for r in G.SWEEP]
-    ax.plot(100 * RATES, lim, ":", color="k", label="limit of what the test shows")
-    ax.set_xlabel(f"test samples without the {gone} (%)")
-    ax.legend(fontsize=7, frameon=False, loc="lower left", ncol=2)
-axes[1].set_ylabel("")
-fig.tight_layout()
+plot_sweep_grid(
+    G.SWEEP, {gone: {NAMES[m]: S.bands(G.sweep(runs, m, gone).T) for m in SHOWN} for gone in G.PAIR},
+    rows={"baselines": [NAMES[m] for m in G.BASELINES],
+          "methods": [NAMES[m] for m in ("trml", "mla", "mla:released", "cmpt", "cmpt:baseline")]},
+    reference=NAMES["late"], columns={gone: f"{gone} missing" for gone in G.PAIR},
+    limits={gone: [limit_of_mask("complete", "complete" if r == 0 else f"sweep:{gone}@{r}")["mean"] for r in G.SWEEP]
+            for gone in G.PAIR});
 
 # %% [markdown]
 # The same curves as numbers. **AUC** is the area under each curve divided by its range (the mean
@@ -171,7 +171,7 @@ fig.tight_layout()
 # MultiBench's reference is late fusion, and so is ours. Effective robustness adds eleven points,
 # so it is in accuracy-points x 11.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 rows = {}
 for m in SHOWN:
@@ -185,22 +185,28 @@ for m in SHOWN:
     rows[NAMES[m]] = row
 rows["limit"] = {"complete": limit("complete", "complete"), "no image": limit("complete", "sweep:image@1.0"),
                  "no text": limit("complete", "sweep:text@1.0")}
-print(format_table(rows, title="complete training: accuracy (%), area under the sweep (%), effective robustness "
-                               "vs late fusion (points x 11), 5 seeds"))
+show_table(rows, title="complete training, 5 seeds",
+           groups={"accuracy (%) at the sweep's ends": ["complete", "no image", "no text"],
+                   "image missing: area under the sweep (%), effective robustness (points x 11)":
+                       ["AUC (image missing)", "eff. rob. (image)"],
+                   "text missing: the same": ["AUC (text missing)", "eff. rob. (text)"]})
 
 # %% [markdown]
 # MultiBench reports relative robustness min-max normalised over the methods compared
 # (`rmm_lib.metrics.maxmin_normalize`): 1 for the most robust method here, 0 for the least.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 from rmm_lib.metrics import maxmin_normalize
 
+relative = {}
 for gone in G.PAIR:
     rel = {NAMES[m]: float(np.mean(G.robustness(runs, m, gone)["relative"])) for m in SHOWN}
     norm = maxmin_normalize(rel)
-    print(f"{gone} missing, relative robustness (raw, normalised): "
-          + "; ".join(f"{k} {100 * v:.1f} ({norm[k]:.2f})" for k, v in rel.items()))
+    for k, v in rel.items():
+        relative.setdefault(k, {}).update({f"{gone} missing: raw (%)": f"{100 * v:.1f}",
+                                           f"{gone} missing: normalised": f"{norm[k]:.2f}"})
+show_table(relative, title="relative robustness (MultiBench), 5 seeds")
 
 # %% [markdown]
 # Three things stand out.
@@ -232,7 +238,7 @@ for gone in G.PAIR:
 # no missing-modality training, so its row is its complete-training model under the same test
 # masks.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 MAP = [f"map:{t}" for t in G.MAP_TYPES]
 rows = {}
@@ -247,9 +253,10 @@ for m in EVERY:
     rows[NAMES[m]] = row
 rows["limit"] = {f"{p[4:]}->{t[4:]}": limit("complete", t) for p in MAP for t in MAP}
 paper1 = get("cmpt.table1.food101").paper_numbers  # the diagonal, UPMC Food-101, CLIP + BERT
-for col in ("CMPT", "Kim & Kim"):
-    rows[f"{col} (paper, Food-101)"] = {f"{t}->{t}": paper1[MAP_ROWS[t]][col] for t in G.MAP_TYPES}
-print(format_table(rows, title="MAP eta = 70 %, train type -> test type, accuracy (%), 5 seeds"))
+paper_map = {f"{col}, Food-101": {f"{t}->{t}": paper1[MAP_ROWS[t]][col] for t in G.MAP_TYPES}
+             for col in ("CMPT", "Kim & Kim")}
+show_table(rows, paper_map, title="MAP eta = 70 %, accuracy (%), 5 seeds; columns: train type -> test type",
+           groups=lambda c: f"trained with {c.split('->')[0]} missing")
 
 # %% [markdown]
 # Under MAP, CMPT is highest whenever the test lacks images: 70.2 [69.2, 71.3] on image-missing
@@ -268,16 +275,16 @@ print(format_table(rows, title="MAP eta = 70 %, train type -> test type, accurac
 # (a sample left with nothing gets one modality back). The limit depends on the seed's draw. It
 # is the mean over the five draws.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 RATE = [f"rate:{r}" for r in G.RATES]
 rows = {NAMES[m]: {f"eta = {p[5:]}": mean(G.scores(runs, m, p, "same")) for p in RATE if has(m, p)}
         for m in EVERY if has(m, RATE[0])}
 rows["limit"] = {f"eta = {p[5:]}": limit(p, "same", seeds=G.SEEDS) for p in RATE}
 paper2 = get("mla.table2").paper_numbers  # IEMOCAP, three modalities
-for col in ("MLA", "Late Fusion"):
-    rows[f"{col} (paper, IEMOCAP)"] = {f"eta = {p[5:]}": paper2[col][str(round(100 * float(p[5:])))] for p in RATE}
-print(format_table(rows, title="MLA's protocol: accuracy (%) at each missing rate, 5 seeds"))
+paper_rate = {f"{col}, IEMOCAP": {f"eta = {p[5:]}": paper2[col][str(round(100 * float(p[5:])))] for p in RATE}
+              for col in ("MLA", "Late Fusion")}
+show_table(rows, paper_rate, title="MLA's protocol: accuracy (%) at each missing rate, 5 seeds")
 
 # %% [markdown]
 # At low rates every method except MLA's released code is within two points of the others. The
@@ -294,13 +301,13 @@ print(format_table(rows, title="MLA's protocol: accuracy (%) at each missing rat
 # with the victim absent from every test sample, Setting B with it missing from 90 % of them.
 # Both settings share one trained model per victim and seed.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 TRML = [f"trml:{m}" for m in G.PAIR]
 rows = {NAMES[m]: {f"{s} ({p[5:]} victim)": mean(G.scores(runs, m, p, s)) for p in TRML for s in ("A", "B")}
         for m in EVERY if has(m, TRML[0])}
 rows["limit"] = {f"{s} ({p[5:]} victim)": limit(p, s, seeds=G.SEEDS) for p in TRML for s in ("A", "B")}
-print(format_table(rows, title="TRML's protocol: accuracy (%), 5 seeds"))
+show_table(rows, title="TRML's protocol: accuracy (%), 5 seeds")
 
 # %% [markdown]
 # With the image as the victim, CMPT reaches 64.9 [63.4, 66.4] in Setting A, within 2 points of
@@ -316,7 +323,7 @@ print(format_table(rows, title="TRML's protocol: accuracy (%), 5 seeds"))
 # (CMPT's head is a classifier). MAE: lower is better; Acc-2: the sign of the score, zeros left
 # out (TRML's and MLA's convention).
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 rows = {}
 for m in FEATURE:
@@ -327,7 +334,9 @@ for m in FEATURE:
 lim = {k: L.limit_under_masks(LIMITS, protocol_masks("score", 0, SIZES)[1][t], G.PAIR, metric="mae")
        for k, t in (("complete", "complete"), ("no image", "sweep:image@1.0"), ("no text", "sweep:text@1.0"))}
 rows["limit (MAE)"] = {f"{k} mae": L.describe(v, 1.0, 3, better="lower") for k, v in lim.items()}
-print(format_table(rows, title="the score track: MAE and Acc-2 (%), 5 seeds"))
+show_table(rows, title="the score track: MAE and Acc-2 (%), 5 seeds",
+           best={c: ("min" if c.endswith("mae") else "max") for c in rows[NAMES[FEATURE[0]]]},
+           groups=lambda c: c.rsplit(" ", 1)[0] + " at test")
 
 # %% [markdown]
 # On the score the baselines, MLA and its released variant are within a few hundredths of MAE
@@ -335,23 +344,30 @@ print(format_table(rows, title="the score track: MAE and Acc-2 (%), 5 seeds"))
 # when a modality is missing: MAE 1.44 without the image and 7.16 without the text. The next cell
 # shows why. Under complete training its generators are trained only by the matching loss. That
 # loss compares cosine similarities, which fix a virtual feature's direction but not its length.
-# The real features are unit vectors, while the virtual ones come out 2-5 times longer. A
+# The real features are unit vectors, while the virtual ones come out 2.1-5.3 times longer. A
 # regression head reads length as signal. Only where the victim is missing in training does the
 # task loss see (and shorten) the virtual feature. The paper is silent on normalising virtual
 # features. We follow its equations and leave them unnormalised.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 import torch
 
+lengths = {}
 for cell in ("trml|complete/seed=0", "trml|score/seed=0", "trml|trml:text/seed=0"):
     trainer, data, _ = G.fit_cell(G.CONFIG, cell)  # a few seconds: TRML trains on the cached features
     test = data["test"]
     with torch.no_grad():
         out = trainer.model.eval()(test[list(range(len(test)))])
+    for k in ("text", "video"):
+        lengths[cell, k] = (float(out["features"][k].norm(dim=1).mean()), float(out["virtual"][k].norm(dim=1).mean()))
     print(f"{cell}: mean length of the real / virtual feature: " + "; ".join(
-        f"{k} {float(out['features'][k].norm(dim=1).mean()):.2f} / {float(out['virtual'][k].norm(dim=1).mean()):.2f}"
-        for k in ("text", "video")))
+        f"{k} {lengths[cell, k][0]:.2f} / {lengths[cell, k][1]:.2f}" for k in ("text", "video")))
+
+# %%
+# NBVAL_CHECK_OUTPUT
+# what the prose claims, on any CPU (the digits above move with the floating-point kernels)
+print("real features of unit length:", all(abs(real - 1) < 1e-3 for real, _ in lengths.values()))
+print("virtual features 1.5-6 times longer:", all(1.5 < virtual / real < 6 for real, virtual in lengths.values()))
 
 # %% [markdown]
 # ## Did each mechanism do its job? The controls
@@ -369,7 +385,7 @@ for cell in ("trml|complete/seed=0", "trml|score/seed=0", "trml|trml:text/seed=0
 # "possible" is ceiling − floor; "closed" is learned − floor; the fraction is their ratio per seed.
 # All are paired over seeds, in the situation where the mechanism has most to do.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 SITUATIONS = {"complete training, no image at test": ("complete", "sweep:image@1.0"),
               "complete training, no text at test": ("complete", "sweep:text@1.0"),
@@ -386,12 +402,14 @@ for name, (p, t) in SITUATIONS.items():
             "floor": mean(floor), "learned": mean(learned), "ceiling": mean(ceiling),
             "possible": fmt_diff(gap["possible"]), "closed": fmt_diff(gap["closed"]) + f" ({S.verdict(gap['closed'])})",
             "fraction": S.fmt(gap["fraction"], scale=1.0, digits=2) if "fraction" in gap else "-"}
-print(format_table(rows, title="TRML and CMPT between their floor and ceiling, accuracy (%), 5 seeds"))
+show_table(rows, title="TRML and CMPT between their floor and ceiling, 5 seeds", best=None,
+           groups={"accuracy (%)": ["floor", "learned", "ceiling"],
+                   "gap closure (points; fraction of the possible)": ["possible", "closed", "fraction"]})
 rows = {name: {"entropy fusion": mean(G.scores(runs, "mla", p, t)),
                "oracle fusion": mean(G.scores(runs, "mla", p, t, control="oracle")),
                "oracle - learned": S.fmt_paired(G.scores(runs, "mla", p, t, control="oracle"), G.scores(runs, "mla", p, t))}
         for name, (p, t) in {**SITUATIONS, "complete test": ("complete", "complete")}.items()}
-print(format_table(rows, title="MLA's fusion against the oracle weights, accuracy (%), 5 seeds"))
+show_table(rows, title="MLA's fusion against the oracle weights, accuracy (%), 5 seeds", best=None)
 
 # %% [markdown]
 # * **TRML's generator does real work, but not enough.** It closes a real part of its gap
@@ -420,7 +438,7 @@ print(format_table(rows, title="MLA's fusion against the oracle weights, accurac
 # The test never chooses. Each method is then compared with that baseline, paired over seeds.
 # For the complete-training sweeps the score is the area under the sweep.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 HEAD = {"sweep, image missing (AUC)": "auc:image", "sweep, text missing (AUC)": "auc:text",
         **{f"MAP {t} (train = test)": f"map:{t}@map:{t}" for t in G.MAP_TYPES},
@@ -435,8 +453,11 @@ for name, situation in HEAD.items():
         d = G.versus_baseline(runs, m, situation)
         row[NAMES[m]] = f"{fmt_diff(d)} {'+' if d['real'] and d['mean'] > 0 else '-' if d['real'] else '='}"
     rows[name] = row
-print(format_table(rows, title="method - chosen baseline, accuracy points, 5 seeds "
-                               "(+ real gain, - real loss, = no measurable difference)"))
+show_table(rows, title="method - chosen baseline, accuracy points, 5 seeds", best=None,
+           groups={"the situation": ["baseline (chosen on val)", "limit"],
+                   "method - chosen baseline": [NAMES[m] for m in G.MECHANISMS]},
+           mark=lambda v: str(v).endswith(" +"),
+           mark_note="a real gain (+); - a real loss, = no measurable difference")
 
 # %% [markdown]
 # Against the baseline a practitioner would pick on validation:
@@ -477,8 +498,14 @@ print(format_table(rows, title="method - chosen baseline, accuracy points, 5 see
 # towers, so within the budget it gets three seeds of the complete-training situation at four
 # points (100 and 300 training samples, redundancy 0, noise 1.0). The comparison at each point is
 # against the baseline chosen on validation at that point.
+#
+# The figure gives each mechanism's paired difference from that baseline (mean and 95 % interval
+# over seeds): a row of panels per knob, a column per situation, one scale throughout. The grey
+# band is the testbed's own point; below zero the mechanism does worse than the baseline.
 
-# %%
+# %% tags=["hide-input"]
+from rmm_lib.plots import plot_knob_differences
+
 KNOBS = {"training samples": [("n_train=100", 100), ("n_train=300", 300), (None, 1200), ("n_train=3600", 3600)],
          "redundancy": [("redundancy=0", 0.0), ("redundancy=0.4", 0.4), (None, 0.8)],
          "photo noise": [("image_noise=0", 0.0), (None, 0.2), ("image_noise=0.6", 0.6), ("image_noise=1", 1.0)]}
@@ -495,60 +522,36 @@ def versus(m, situation, regime):
 GAPS = {x: S.paired_difference(G.scores(runs, "lb:image", "complete", "complete", r),
                                G.scores(runs, "lb:text", "complete", "complete", r))
         for r, x in KNOBS["photo noise"]}
-
-fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), sharey=True)
-for row, (sname, situation) in zip(axes, REGIME_SITUATIONS.items()):
-    for ax, (knob, points) in zip(row, KNOBS.items()):
-        for k, m in enumerate(G.MECHANISMS):
-            ds = [(x, versus(m, situation, r)) for r, x in points]
-            ds = [(x, d) for x, d in ds if d is not None]
-            if not ds:
-                continue
-            xs = np.arange(len(points))
-            pos = [xs[[p[1] for p in points].index(x)] + 0.08 * (k - 1.5) for x, _ in ds]
-            mid = [100 * d["mean"] for _, d in ds]
-            err = [[100 * (d["mean"] - d["low"]) for _, d in ds], [100 * (d["high"] - d["mean"]) for _, d in ds]]
-            ax.errorbar(pos, mid, yerr=err, marker="o", ms=4, capsize=2, label=NAMES[m])
-        ax.axhline(0, color="k", lw=0.8)
-        labels = [f"{x:g}" for _, x in points]
-        if knob == "photo noise":
-            labels = [f"{x:g}\n(gap {100 * GAPS[x]['mean']:+.0f})" for _, x in points]
-        ax.set_xticks(range(len(points)), labels)
-        ax.set_xlabel(knob + (" (LB image - LB text, points)" if knob == "photo noise" else "")), ax.grid(alpha=0.3)
-    row[0].set_ylabel(f"{sname}\nmethod - chosen baseline (points)")
-axes[0][0].legend(fontsize=7, frameon=False)
-fig.tight_layout()
+ticks = {knob: [f"{x:g}" for _, x in points] for knob, points in KNOBS.items()}
+ticks["photo noise"] = [f"{x:g}\n(gap {100 * GAPS[x]['mean']:+.0f})" for _, x in KNOBS["photo noise"]]
+plot_knob_differences(
+    {("photo noise (LB image - LB text, points)" if k == "photo noise" else k): t for k, t in ticks.items()},
+    {sname: {("photo noise (LB image - LB text, points)" if knob == "photo noise" else knob):
+             {NAMES[m]: [versus(m, situation, r) for r, _ in points] for m in G.MECHANISMS}
+             for knob, points in KNOBS.items()}
+     for sname, situation in REGIME_SITUATIONS.items()},
+    testbed={("photo noise (LB image - LB text, points)" if k == "photo noise" else k):
+             [r for r, _ in points].index(None) for k, points in KNOBS.items()});
 
 # %% [markdown]
-# The regime map: one cell per mechanism and point. Green where the mechanism beats the
-# baseline chosen there by an interval that excludes zero, red where it loses, grey where no
-# difference is measurable, blank where it was not run. The number is the mean difference in
-# accuracy points. A star marks the testbed's own point.
+# The regime map: one cell per mechanism and point. Blue ("gain") where the mechanism beats the
+# baseline chosen there by an interval that excludes zero, orange ("loss") where it loses, grey
+# ("tie") where no difference is measurable, blank where it was not run. The number is the mean
+# difference in accuracy points. A star marks the testbed's own point.
 
-# %%
-from matplotlib.colors import ListedColormap
+# %% tags=["hide-input"]
+from rmm_lib.plots import plot_verdict_map
 
 points = [(knob, r, x) for knob, ps in KNOBS.items() for r, x in ps]
-fig, axes = plt.subplots(len(REGIME_SITUATIONS), 1, figsize=(13, 4.6), squeeze=False)
-for ax, (sname, situation) in zip(axes[:, 0], REGIME_SITUATIONS.items()):
-    grid_ = np.full((len(G.MECHANISMS), len(points)), np.nan)
-    for i, m in enumerate(G.MECHANISMS):
-        for j, (_, r, _) in enumerate(points):
-            d = versus(m, situation, r)
-            if d is not None:
-                grid_[i, j] = (1 if d["mean"] > 0 else -1) if d["real"] else 0
-                ax.text(j, i, f"{100 * d['mean']:+.1f}", ha="center", va="center", fontsize=7)
-    ax.imshow(np.ma.masked_invalid(grid_), cmap=ListedColormap(["#e8a0a0", "#dddddd", "#9fd39f"]), vmin=-1, vmax=1,
-              aspect="auto")
-    ax.set_yticks(range(len(G.MECHANISMS)), [NAMES[m] for m in G.MECHANISMS])
-    ax.set_xticks(range(len(points)), [f"{k}\n{x:g}{' *' if r is None else ''}" for k, r, x in points], fontsize=7)
-    ax.set_title(sname, fontsize=9)
-fig.tight_layout()
+plot_verdict_map([(knob, f"{x:g}") for knob, _, x in points],
+                 {sname: {NAMES[m]: [versus(m, situation, r) for _, r, _ in points] for m in G.MECHANISMS}
+                  for sname, situation in REGIME_SITUATIONS.items()},
+                 testbed=[j for j, (_, r, _) in enumerate(points) if r is None]);
 
 # %% [markdown]
 # The numbers behind the map, with their intervals, and which baseline was chosen at each point.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 for sname, situation in REGIME_SITUATIONS.items():
     rows = {}
@@ -559,7 +562,8 @@ for sname, situation in REGIME_SITUATIONS.items():
             if d is not None:
                 row[NAMES[m]] = f"{fmt_diff(d)} {'+' if d['real'] and d['mean'] > 0 else '-' if d['real'] else '='}"
         rows[f"{knob} {x:g}{' (testbed)' if r is None else ''}"] = row
-    print(format_table(rows, title=f"{sname}: method - chosen baseline (points)"))
+    show_table(rows, title=f"{sname}: method - chosen baseline (points)", best=None,
+               mark=lambda v: str(v).endswith(" +"), mark_note="a real gain (+); - a real loss, = no measurable difference")
 
 # %% [markdown]
 # Could anything have helped at these points? The controls again. For TRML, the ceiling minus the
@@ -569,7 +573,7 @@ for sname, situation in REGIME_SITUATIONS.items():
 # testbed's). The brand carries no category, and the photo's readers ignore its contrast, so the
 # redundancy points share the testbed's category limits (benchmark page).
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 rows = {}
 for knob, r, x in points:
@@ -585,7 +589,7 @@ for knob, r, x in points:
     row["limit image+text / image / text"] = " / ".join(
         f"{100 * L.limit_of(table, s)['mean']:.1f}" for s in (["image", "text"], ["image"], ["text"]))
     rows[f"{knob} {x:g}"] = row
-print(format_table(rows, title="controls at each point (same rate 50 %), accuracy points"))
+show_table(rows, title="controls at each point (same rate 50 %), accuracy points", best=None)
 
 # %% [markdown]
 # Across the knobs the picture of the testbed holds:
@@ -624,7 +628,7 @@ print(format_table(rows, title="controls at each point (same rate 50 %), accurac
 #    plus modality dropout in complete training, is the part to keep. The cost is 100-270 times
 #    the step time of a head on cached features.
 # 3. **Do not use TRML's generated features with complete training data.** Trained only through
-#    cosine matching, they come out 2-5 times too long, and they lose 3-10 points (and break a
+#    cosine matching, they come out 2.1-5.3 times too long, and they lose 3-10 points (and break a
 #    regression head). Where the victim is missing in training, they tie the baselines.
 # 4. **MLA (the paper's method) is safe but brings nothing measurable here.** Its entropy fusion
 #    leaves 2-5 points to an oracle. Do not use the released code's batch-axis fusion: it costs
@@ -667,4 +671,4 @@ if PROFILE.name == "paper":
 
     splits = load_splits("food101", PROFILE.data_root)
     ours = spec.run(build_context(spec, splits, PROFILE, device="cuda"))
-    print(format_table(ours, title="the comparison on UPMC Food-101, accuracy (%)"))
+    show_table(ours, title="the comparison on UPMC Food-101, accuracy (%)")

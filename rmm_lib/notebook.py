@@ -2,7 +2,8 @@
 
 :func:`setup` is an entry point: it reads the run profile (``RMM_PROFILE``) once, picks the device
 and prints a one-line summary, so a reader sees at the top of each page which settings produced its
-numbers. The notebook passes the returned profile to every recipe it calls.
+numbers. The notebook passes the returned profile to every recipe it calls. It also sets the book's
+figure style (legible text, a colour-blind-safe palette; :mod:`rmm_lib.style`).
 
 In the ``paper`` profile it also names the GPU (or warns that there is none), finds the data
 root -- on Colab it mounts Google Drive and uses ``MyDrive/rmm_data`` unless ``RMM_DATA_ROOT``
@@ -17,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .profiles import Profile, profile_from_env
+from .style import use_book_style
 from .utils import select_device, set_threads
 
 COLAB_DRIVE = "/content/drive"
@@ -59,7 +61,9 @@ def data_report(root) -> str:
 
 
 def setup(profile: str | None = None, verbose: bool = True) -> Profile:
-    """Return the active :class:`~rmm_lib.profiles.Profile` and print which one it is."""
+    """Return the active :class:`~rmm_lib.profiles.Profile` and print which one it is. Figures
+    take the book's style from here on (:func:`rmm_lib.style.use_book_style`)."""
+    use_book_style()
     active = profile_from_env(profile)
     device = select_device()
     if verbose:

@@ -115,6 +115,16 @@ def hf_home() -> str:
     return os.environ.get("HF_HOME", "~/.cache/huggingface")
 
 
+#: Environment variables that choose other floating-point kernels than the processor's own
+#: (``benchmarks/kernel_drift.py`` and ``make test``'s other-CPU step set them).
+KERNEL_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
+
+
+def kernel_overrides() -> dict:
+    """The kernel-choosing environment variables that are set (records keep them as provenance)."""
+    return {name: os.environ[name] for name in KERNEL_VARIABLES if os.environ.get(name)}
+
+
 def progress_enabled(progress: bool | None = None) -> bool:
     """Whether to show tqdm bars: an explicit argument wins, then ``RMM_PROGRESS`` (default on)."""
     if progress is not None:

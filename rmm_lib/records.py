@@ -8,20 +8,36 @@ device, wall time and the command that recomputes it.
 
 A record is **stale** when its configuration differs from the grid's: the notebooks then compute
 instead of reading it, and the tests fail until the grid is recomputed. CI also recomputes a few
-cells of every grid (``Grid.sample``) and checks that they reproduce the record within
-``Grid.tolerance``.
+cells of every grid (``Grid.sample``) and checks that they reproduce the record
+(:func:`reproduction_problems`), on any CPU:
+
+* every number within ``Grid.tolerance`` -- absolute, per key, at least the drift measured when
+  only the floating-point kernels change (``benchmarks/kernel_drift.py`` writes
+  ``results/kernel_drift.json``; a test checks each tolerance covers it). A whole training run
+  amplifies the last bits of other kernels (another CPU): early stopping picks another epoch, a
+  few test samples flip. Numbers no tolerance can hold across CPUs (the epoch early stopping
+  picks) are compared only on the machine that wrote them (``Grid.exact_only``);
+* the **loss trace** of the cell -- the training losses of its first ``Grid.trace_steps``
+  optimiser steps (:func:`rmm_lib.traces.trace_losses`), stored for the sample cells -- within
+  ``Grid.trace_tolerance`` (relative). The first steps see the code's data, model, initial weights
+  and loss, and drift by orders of magnitude less than a whole run, so a changed method fails here
+  even when its final numbers stay within the drift.
 """
 from __future__ import annotations
 
 import datetime
 import hashlib
 import json
+import math
 import platform
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
+
+from .profiles import kernel_overrides
+from .traces import trace_losses
 
 #: Where committed records live: ``results/`` at the repository root.
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -55,6 +71,15 @@ def cpu_model() -> str:
     return f"{model}{', ' + isa if isa else ''}"
 
 
+def kernels() -> dict:
+    """What decides the last bits of a float result here: the processor, the vector kernels torch
+    dispatches to (``torch.backends.cpu.get_cpu_capability()``) and any environment override of
+    torch's, MKL's or oneDNN's kernel choice."""
+    import torch
+
+    return {"cpu": cpu_model(), "capability": torch.backends.cpu.get_cpu_capability(), **kernel_overrides()}
+
+
 def versions() -> dict:
     """Python and the versions of the packages that decide the numbers."""
     out = {"python": platform.python_version()}
@@ -76,7 +101,10 @@ class Grid:
     """One named grid. ``compute(config, cell)`` returns a JSON-ready dict of numbers for ``cell``.
 
     ``sample``: the cells CI recomputes (a few minutes' worth); ``tolerance``: the largest absolute
-    difference, per number, that still counts as reproduced (default ``default_tolerance``)."""
+    difference, per number, that still counts as reproduced on another CPU (a key sets it for every
+    number below it; default ``default_tolerance``); ``exact_only``: keys compared only where the
+    record was written; ``trace_steps`` / ``trace_tolerance``: the loss trace of each sample cell
+    and its largest relative difference (see the module docstring)."""
 
     name: str
     config: dict
@@ -87,6 +115,9 @@ class Grid:
     #: further cells recomputed only by ``benchmarks/kernel_drift.py``, to measure drift on more runs
     drift_cells: tuple = ()
     default_tolerance: float = 1e-6
+    exact_only: tuple = ("best_epoch", "epochs_run")
+    trace_steps: int = 5
+    trace_tolerance: float = 1e-4
     description: str = ""
 
     def __post_init__(self):
@@ -121,6 +152,9 @@ def stale_reason(grid: Grid, record: dict | None) -> str | None:
     missing = [c for c in grid.cells if c not in record.get("cells", {})]
     if missing:
         return f"{len(missing)} of {len(grid.cells)} cells missing (e.g. {missing[0]!r}); run `{grid.command}`"
+    untraced = [c for c in grid.sample if c not in record.get("traces", {})]
+    if untraced:
+        return f"sample cell(s) {untraced} have no loss trace; run `{grid.command}`"
     return None
 
 
@@ -143,9 +177,52 @@ def compute_cell(grid: Grid, cell: str, device: str = "cpu") -> dict:
         "versions": versions(),
         "device": device,
         "cpu": cpu_model(),
+        "kernels": kernels(),
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": f"{grid.command} --cells {cell}",
     }
+
+
+def trace(grid: Grid, cell: str) -> dict:
+    """The loss trace of ``cell``: the training losses of its first ``grid.trace_steps`` optimiser
+    steps (the computation stops there), with the kernels that computed them."""
+    with trace_losses(grid.trace_steps) as losses:
+        grid.compute(grid.config, cell)
+    return {"losses": list(losses), "kernels": kernels()}
+
+
+def trace_differences(stored: list, recomputed: list, tolerance: float) -> list:
+    """``[(step, stored, recomputed)]`` for every step whose loss differs by more than ``tolerance``
+    relative to the stored loss (or whose trace is longer or shorter)."""
+    if len(stored) != len(recomputed):
+        return [("steps", len(stored), len(recomputed))]
+    return [(i, a, b) for i, (a, b) in enumerate(zip(stored, recomputed))
+            if not math.isclose(a, b, rel_tol=tolerance, abs_tol=1e-12)]
+
+
+def reproduction_problems(grid: Grid, cell: str, record: dict | None = None, across_cpus: bool = False) -> list:
+    """Recompute ``cell`` and its loss trace here and say what does not reproduce the record:
+    numbers beyond ``grid.tolerance`` (where other kernels computed it; bit for bit, the
+    ``exact_only`` keys included, where the same kernels and versions did), trace steps beyond
+    ``grid.trace_tolerance``. Empty when it reproduces. ``across_cpus=True`` applies the tolerances of
+    another CPU even where this machine wrote the record (what a reader's laptop checks)."""
+    record = record or load(grid)
+    stored = record["cells"][cell]
+    fresh = compute_cell(grid, cell)
+    if not across_cpus and stored.get("kernels") == fresh["kernels"] and stored.get("versions") == fresh["versions"]:
+        tolerance, default = {}, 1e-9  # the machine and kernels that wrote it: bit for bit
+    else:
+        tolerance, default = {**grid.tolerance, **{k: math.inf for k in grid.exact_only}}, grid.default_tolerance
+    problems = [f"{name}: {a} recorded, {b} now" for name, a, b in
+                differences(stored["result"], fresh["result"], tolerance, default)]
+    stored_trace = record.get("traces", {}).get(cell)
+    if stored_trace is None:
+        problems.append(f"no loss trace recorded for {cell!r}; run `{grid.command}`")
+    else:
+        now = trace(grid, cell)["losses"]
+        problems += [f"loss trace step {i}: {a} recorded, {b} now" for i, a, b in
+                     trace_differences(stored_trace["losses"], now, grid.trace_tolerance)]
+    return problems
 
 
 def run(grid: Grid, cells=None, fresh: bool = False, root: Path | None = None, device: str = "cpu",
@@ -161,6 +238,7 @@ def run(grid: Grid, cells=None, fresh: bool = False, root: Path | None = None, d
     record = record or {"grid": grid.name, "config": _canonical(grid.config), "description": grid.description,
                         "command": grid.command, "cells": {}}
     todo = list(grid.cells if cells is None else cells)
+    redo = set(todo) if fresh and cells is not None else set()  # recomputed here, whatever the file holds
     unknown = [c for c in todo if c not in grid.cells]
     if unknown:
         raise ValueError(f"Grid {grid.name!r} has no cells {unknown}; its cells are {list(grid.cells)}.")
@@ -170,9 +248,15 @@ def run(grid: Grid, cells=None, fresh: bool = False, root: Path | None = None, d
         record["cells"][cell] = compute_cell(grid, cell, device)
         stored = load(grid, root)  # another process may have filled other cells meanwhile: keep them
         if stored is not None and stored.get("config") == record["config"]:
-            record["cells"] = {**stored["cells"], **record["cells"]}
+            record["cells"] = {**{c: v for c, v in stored["cells"].items() if c not in redo}, **record["cells"]}
         _write(grid, record, root)
         log(f"[{i + 1}/{len(todo)}] {grid.name}/{cell}: {record['cells'][cell]['seconds']:.1f} s")
+    traces = record.setdefault("traces", {})
+    for cell in grid.sample:
+        if cell not in traces or (fresh and cell in todo):
+            traces[cell] = trace(grid, cell)  # the sample cells' fingerprints (see the module docstring)
+            _write(grid, record, root)
+            log(f"{grid.name}/{cell}: loss trace of {len(traces[cell]['losses'])} steps")
     return record
 
 
@@ -181,10 +265,8 @@ def results(grid: Grid, root: Path | None = None, log=print) -> dict:
     computed here (and not written: only the command writes records). Says which it did."""
     record = load(grid, root)
     reason = stale_reason(grid, record)
-    if reason is None:
-        hashes = sorted({c["code_hash"] for c in record["cells"].values()})
-        log(f"{grid.name}: {len(grid.cells)} cells read from results/{grid.name}.json "
-            f"(computed by `{grid.command}`, code {', '.join(hashes)})")
+    if reason is None:  # (each cell's code hash, machine and date stay in the record: a re-run cell changes them)
+        log(f"{grid.name}: {len(grid.cells)} cells read from results/{grid.name}.json (computed by `{grid.command}`)")
         return {c: record["cells"][c]["result"] for c in grid.cells}
     log(f"{grid.name}: computing {len(grid.cells)} cells here ({reason})")
     kept = record["cells"] if record and record.get("config") == _canonical(grid.config) else {}
@@ -204,13 +286,22 @@ def per_seed(runs: dict, model: str, *keys) -> list:
     return out
 
 
+def descend(tolerance: dict, default: float, key: str) -> tuple:
+    """The ``(tolerance, default)`` that hold below ``key``: a number named ``key`` becomes the
+    default of everything below it; a dict named ``key`` adds its own entries (``{"test":
+    {"accuracy": 0.08}}`` -- an accuracy under ``test``, not elsewhere)."""
+    value = tolerance.get(key, default)
+    if isinstance(value, dict):
+        return {**tolerance, **value}, default
+    return tolerance, value
+
+
 def differences(stored, recomputed, tolerance: dict, default: float, path: str = "") -> list:
     """``[(number, stored, recomputed)]`` for every number that differs by more than its tolerance.
-    A key named in ``tolerance`` sets the tolerance of every number below it."""
+    A key named in ``tolerance`` sets the tolerance of every number below it (see :func:`descend`)."""
     if isinstance(stored, dict) and isinstance(recomputed, dict):
         return [d for key in sorted(set(stored) | set(recomputed))
-                for d in (differences(stored[key], recomputed[key], tolerance, tolerance.get(key, default),
-                                      f"{path}{key}.")
+                for d in (differences(stored[key], recomputed[key], *descend(tolerance, default, key), f"{path}{key}.")
                           if key in stored and key in recomputed else [(f"{path}{key}", stored.get(key),
                                                                          recomputed.get(key))])]
     if isinstance(stored, list) and isinstance(recomputed, list) and len(stored) == len(recomputed):

@@ -103,3 +103,20 @@ def bands(values_by_x) -> dict:
     curve with its 95 % band, as :func:`rmm_lib.plots.plot_curves` and ``plot_metric_curve`` draw it."""
     ivs = [mean_interval(v) for v in values_by_x]
     return {k: [iv[k] for iv in ivs] for k in ("mean", "low", "high")}
+
+
+def near(label: str, value: float, reference: float, tolerance: float, digits: int = 2) -> str:
+    """A line that reads the same on any CPU: ``"<label> = <reference> ± <tolerance>: holds"`` when
+    ``value`` lies within ``tolerance`` of ``reference``; an AssertionError naming ``value`` otherwise.
+
+    A notebook prints the value a run gave in an ordinary cell and this line in a checked one
+    (``# NBVAL_CHECK_OUTPUT``): the last digits of a training run move on other floating-point
+    kernels, but a result that moves more than ``tolerance`` (chosen from the drift measured by
+    ``benchmarks/kernel_drift.py``) fails the check."""
+    value, reference, tolerance = float(value), float(reference), float(tolerance)
+    if not (math.isfinite(value) and tolerance >= 0):
+        raise ValueError(f"near({label!r}): value {value!r} must be finite and tolerance {tolerance!r} >= 0.")
+    claim = f"{label} = {reference:.{digits}f} ± {tolerance:.{digits}f}"
+    if abs(value - reference) > tolerance:
+        raise AssertionError(f"{claim} does not hold: this run gave {value:.{digits + 2}f}.")
+    return f"{claim}: holds"

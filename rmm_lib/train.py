@@ -20,6 +20,7 @@ so metrics are over the whole set. Only rank 0 writes checkpoints and records.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import platform
 import random
@@ -37,6 +38,7 @@ from .hooks import HOOK_NAMES, TrainingHooks
 from .losses import task_loss  # noqa: F401  (re-exported: rmm_lib.train.task_loss)
 from .metrics import MONITOR, task_metrics
 from .profiles import progress_enabled
+from .traces import traced as _traced
 from .utils import seed_everything, select_device
 
 
@@ -155,11 +157,6 @@ class Trainer:
         self._best_restored = False  # fit ended on the best epoch's weights (best_state is then a copy)
         # several processes: every training step runs through DDP (see _TrainingStepModule)
         self._data_parallel = self._wrap_data_parallel() if self.processes > 1 else None
-        # The frozen weights' fingerprint is taken now, as the model was built or loaded: peft's LoRA on
-        # open_clip's nn.MultiheadAttention merges its update into the frozen projection for each forward
-        # and subtracts it again, so those "frozen" tensors drift by rounding (~1e-8) while training, and a
-        # fingerprint taken at the first checkpoint refused every resume of a CMPT run.
-        self._frozen()
 
     # ------------------------------------------------------------------ set-up
     def _check_batch_split(self) -> None:
@@ -259,6 +256,7 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
+                _traced(out["loss"])
                 for key, value in out.items():
                     if torch.is_tensor(value) and value.dim() == 0:
                         totals[key] = totals.get(key, 0.0) + float(value.detach()) * len(batch)
@@ -301,6 +299,7 @@ class Trainer:
                 "This trainer's optimiser state was released (release_training_state) after it finished training, so "
                 "continuing would not be the same run. Resume from its checkpoint in a new Trainer "
                 "(fit(..., resume=run_dir / 'last.pt')), or build a new one.")
+        self._frozen()  # fingerprint the frozen weights before any step can touch them
         if resume is not None:
             self.load_checkpoint(resume)
         run_dir = Path(run_dir) if run_dir else None
@@ -318,7 +317,7 @@ class Trainer:
             if self.config.patience is not None and self.bad_epochs >= self.config.patience:
                 break
         if restore_best and self.best_state is not None:
-            load_trainable_state(self.model, self.best_state)
+            load_weights(self.model, self.best_state)
             self._best_restored = True
         if run_dir:
             self.write_record(run_dir / "record.json")
@@ -346,7 +345,7 @@ class Trainer:
         )
         if better:
             self.best_value, self.best_epoch, self.bad_epochs = value, self.epoch, 0
-            self.best_state = copy.deepcopy(trainable_state(self.model))  # frozen weights never change
+            self.best_state = copy.deepcopy(self._weights())  # not the frozen weights (those that did not move)
         else:
             self.bad_epochs += 1
 
@@ -397,7 +396,10 @@ class Trainer:
         optimiser, scheduler, scaler, epoch, early-stopping state, history and RNG states.
         Loadable with ``weights_only=True``. Frozen weights (a pretrained tower under LoRA, a frozen
         encoder) are not copied into every checkpoint -- the pretrained files already hold them --
-        but fingerprinted, so that resuming on other frozen weights is refused.
+        but fingerprinted as they were before training, so that resuming on other frozen weights is
+        refused. A frozen tensor that training moved all the same is kept (peft's LoRA on a
+        ``MultiheadAttention`` merges into and out of its base weight at every step, which leaves
+        round-off there), so that resume stays exact.
 
         Several processes: every rank calls it (each rank's RNG states are gathered into the file
         as ``rank_rng``); rank 0 alone writes, and every rank returns once the file is in place."""
@@ -405,11 +407,12 @@ class Trainer:
         if not is_main_process():
             barrier()  # rank 0 is writing
             return
+        weights = self._weights()
         state = {
             "format": CHECKPOINT_FORMAT,
             "model_class": _class_name(self.model),
-            "model": trainable_state(self.model),
-            "frozen": self._frozen(),
+            "model": weights,
+            "frozen": {**self._frozen(), "moved": sorted(set(weights) - set(trainable_state(self.model)))},
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -451,17 +454,14 @@ class Trainer:
             raise ValueError(f"{path} is not a trainer checkpoint: it lacks {sorted(missing)}. Pass the last.pt that "
                              "Trainer.save_checkpoint wrote in the run's folder, or train without resume.")
         self._check_fits(path, state)
-        keep = set(trainable_state(self.model))  # an older checkpoint also kept the frozen weights
-        load_trainable_state(self.model, {k: v for k, v in state["model"].items() if k in keep})
+        load_weights(self.model, state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch = state["epoch"]
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
-        best = state["best_state"]
-        self.best_state = None if best is None else {k: v for k, v in best.items() if k in keep}
-        self.bad_epochs = state["bad_epochs"]
+        self.best_state, self.bad_epochs = state["best_state"], state["bad_epochs"]
         self.history, self.timings = list(state["history"]), dict(state["timings"])
         rng = self._own_rng_states(state)
         torch.set_rng_state(rng["torch"].cpu())
@@ -470,13 +470,23 @@ class Trainer:
         random.setstate(_as_tuple(rng["python"]))
 
     def _frozen(self) -> dict:
-        """Count and fingerprint of the frozen parameters, computed once, when the trainer is built
-        (before any step: see ``__init__``)."""
-        if not hasattr(self, "_frozen_cache"):
+        """Count and fingerprint of the frozen parameters as they were before training (computed once,
+        by :meth:`fit` before its first step, or here)."""
+        if not hasattr(self, "_frozen_source"):
             frozen = frozen_parameters(self.model)
-            self._frozen_cache = {"tensors": len(frozen), "values": sum(t.numel() for t in frozen.values()),
-                                  "sha256": fingerprint_tensors(frozen)}
-        return self._frozen_cache
+            self._frozen_source = {n: fingerprint_tensors({n: t}) for n, t in frozen.items()}
+            self._frozen_summary = {"tensors": len(frozen), "values": sum(t.numel() for t in frozen.values()),
+                                    "sha256": fingerprint_tensors({}) if not frozen else
+                                    hashlib.sha256("".join(sorted(self._frozen_source.values())).encode()).hexdigest()}
+        return self._frozen_summary
+
+    def _weights(self) -> dict:
+        """What a checkpoint keeps of the model: :func:`trainable_state`, and every frozen tensor that
+        no longer equals what it was before training."""
+        self._frozen()
+        moved = {n: t for n, t in frozen_parameters(self.model).items()
+                 if fingerprint_tensors({n: t}) != self._frozen_source.get(n)}
+        return {**trainable_state(self.model), **{n: t.detach() for n, t in moved.items()}}
 
     def _check_fits(self, path: Path, state: dict) -> None:
         """Refuse, with what to do, a checkpoint of another model, of other settings, or trained on
@@ -487,11 +497,7 @@ class Trainer:
                 f"Checkpoint {path} was saved from a {there}, not from this {here}: it belongs to another model's run. "
                 "Resume with the model that wrote it, or train this one from the start (without resume, or with its "
                 "own run_dir).")
-        expected = trainable_state(self.model)
-        saved = state["model"]
-        if set(saved) == set(self.model.state_dict()) and set(saved) != set(expected):
-            saved = {k: v for k, v in saved.items() if k in expected}  # an older checkpoint kept every weight
-        problems = _mismatch(expected, saved)
+        problems = _mismatch(self.model, state["model"])
         if problems:
             raise ValueError(
                 f"Checkpoint {path} does not fit this {here}: {problems}. It was saved from "
@@ -554,7 +560,8 @@ def autocast_dtype() -> torch.dtype:
     return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
 
 
-#: What a checkpoint holds: 2 = the weights that train, every buffer, and a fingerprint of the frozen ones.
+#: What a checkpoint holds: 2 = the weights that train, every buffer, the frozen tensors training moved,
+#: and a fingerprint of the frozen weights before training.
 CHECKPOINT_FORMAT = 2
 
 
@@ -570,20 +577,23 @@ def trainable_state(model: torch.nn.Module) -> dict:
     return {k: v for k, v in model.state_dict().items() if k not in frozen}
 
 
-def load_trainable_state(model: torch.nn.Module, state: dict) -> None:
-    """Load :func:`trainable_state` output back; every key must be one the model trains or buffers."""
-    problems = _mismatch(trainable_state(model), state)
+def load_weights(model: torch.nn.Module, state: dict) -> None:
+    """Load what a checkpoint keeps (:func:`trainable_state`, and any frozen tensor it kept) into
+    ``model``: every trained entry must be there, and nothing the model does not have."""
+    problems = _mismatch(model, state)
     if problems:
         raise ValueError(f"These weights do not fit this {_class_name(model)}: {problems}.")
     model.load_state_dict(state, strict=False)
 
 
-def _mismatch(expected: dict, saved: dict) -> str:
-    """What differs between two state dicts, in words (empty when nothing does)."""
-    missing = sorted(set(expected) - set(saved))
-    unexpected = sorted(set(saved) - set(expected))
-    shapes = [f"{k} {tuple(saved[k].shape)} vs {tuple(expected[k].shape)}" for k in expected
-              if k in saved and torch.is_tensor(saved[k]) and tuple(saved[k].shape) != tuple(expected[k].shape)]
+def _mismatch(model: torch.nn.Module, saved: dict) -> str:
+    """What keeps ``saved`` from loading into ``model``, in words (empty when nothing does): a
+    trained entry missing, an entry the model lacks, a tensor of another shape."""
+    everything = model.state_dict()
+    missing = sorted(set(trainable_state(model)) - set(saved))
+    unexpected = sorted(set(saved) - set(everything))
+    shapes = [f"{k} {tuple(saved[k].shape)} vs {tuple(everything[k].shape)}" for k in everything
+              if k in saved and torch.is_tensor(saved[k]) and tuple(saved[k].shape) != tuple(everything[k].shape)]
     parts = []
     for label, items in (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes)):
         if items:

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+from .style import MAX_WIDTH_IN, MIN_FONT_PT, PALETTE
 
 #: Where the book's pages find plotly.js: notebooks/X.html -> _static/plotly.min.js.
 BOOK_PLOTLY_JS = "../_static/plotly.min.js"
@@ -159,6 +162,7 @@ class Slider:
             "xaxis": {"title": {"text": lay.x_title}, **({"type": "category"} if lay.kind == "bar" else {})},
             "yaxis": {"title": {"text": lay.y_title}, "range": list(lay.y_range), "autorange": False},
             "barmode": "group", "height": lay.height, "margin": {"t": 60, "b": 190},
+            "font": {"size": 13},  # 13 px: above the book's small print, like every figure's text
             # legend above the plot, right; the slider below the x axis title
             "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
             "sliders": [{"active": 0, "steps": steps, "currentvalue": {"prefix": f"{lay.slider_label}: "},
@@ -198,24 +202,33 @@ class Slider:
                     ax.fill_between(xs, _floats(s.band[0]), _floats(s.band[1]), color=color, alpha=0.2, lw=0)
                 ax.plot(xs, _floats(s.y), "o-", ms=3, label=s.name, color=color)
         if lay.kind == "bar":
-            ax.set_xticks(x, [str(c) for c in lay.x], rotation=45 if len(lay.x) > 6 else 0, ha="right"
-                          if len(lay.x) > 6 else "center", fontsize=8)
+            width = ax.get_position().width * ax.figure.get_figwidth()  # inches
+            slanted = len(lay.x) > 6 or width / max(1, len(lay.x)) < 0.55  # labels would touch
+            ax.set_xticks(x, [str(c) for c in lay.x], rotation=45 if slanted else 0,
+                          ha="right" if slanted else "center", rotation_mode="anchor", fontsize=MIN_FONT_PT)
         if frame.marker is not None:
             ax.axvline(frame.marker, color="0.5", lw=1, ls=":")
-        ax.set(xlabel=lay.x_title, ylabel=lay.y_title, ylim=lay.y_range, title=frame.title)
+        ax.set(xlabel=lay.x_title, ylabel=lay.y_title, ylim=lay.y_range)
+        width = ax.get_position().width * ax.figure.get_figwidth()  # the panel's width in inches
+        ax.set_title("\n".join(textwrap.wrap(frame.title, max(16, int(width * 72 / (0.6 * 11))))), fontsize=11)
         if n > 1:
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=MIN_FONT_PT)
 
-    def small_multiples(self, ncols: int = 4, panel_size=(3.0, 2.6)):
-        """Every frame side by side on one shared y range; returns the matplotlib figure."""
+    def small_multiples(self, ncols: int = 3, height: float = 2.9):
+        """Every frame side by side on one shared y range, at most ``ncols`` panels a row within the
+        book's column (``style.MAX_WIDTH_IN``); returns the matplotlib figure."""
+        ncols = min(ncols, len(self.values))
         nrows = int(np.ceil(len(self.values) / ncols))
-        fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
-                                 squeeze=False, sharey=True)
-        for ax, value in zip(axes.flat, self.values):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(MAX_WIDTH_IN, height * nrows), squeeze=False, sharey=True,
+                                 layout="constrained")
+        for k, (ax, value) in enumerate(zip(axes.flat, self.values)):
             self.draw(self.frames[value], ax)
+            if k % ncols:
+                ax.set_ylabel("")  # one y label per row
+            if k + ncols < len(self.values):
+                ax.set_xlabel("")  # and the x label under the last panel of each column
         for ax in list(axes.flat)[len(self.values):]:
             ax.axis("off")
-        fig.tight_layout()
         return fig
 
     def live(self, figsize=(5.0, 3.2)):
@@ -298,7 +311,7 @@ _HTML = """<div id="{id}" class="rmm-slider" style="width:100%;min-height:{heigh
 </script>
 """
 
-_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+_COLORS = PALETTE  # colour-blind safe (rmm_lib.style), the figures' colours
 
 
 def _rgba(hex_color: str, alpha: float) -> str:

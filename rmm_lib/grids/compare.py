@@ -227,7 +227,13 @@ def grid(config: dict = CONFIG, name: str = "compare") -> Grid:
                 "n_train=100/cmpt|complete/seed=0"),
         drift_cells=("lb:image|complete/seed=0", "late|rate:0.5/seed=0", "dropout|map:both/seed=0",
                      "mla|rate:0.3/seed=0", "trml|complete/seed=0", "concat|score/seed=0", "mla|complete/seed=1"),
-        tolerance={"accuracy": 1e-6, "f1_macro": 1e-6},
+        # Twice the largest drift under 7 kernel paths (benchmarks/kernel_drift.py -> results/kernel_drift.json),
+        # rounded up; tests/test_records.py checks the cover. The loss trace is the sharp check.
+        tolerance={"best_val": 0.08, "floor": {"accuracy": 0.4, "f1_macro": 0.6},
+                   "oracle": {"accuracy": 0.05, "f1_macro": 0.08},
+                   "test": {"accuracy": 0.15, "f1_macro": 0.25, "mae": 0.1, "corr": 0.15, "acc2": 0.08, "acc2_has0": 0.08},
+                   "val": {"accuracy": 0.1, "f1_macro": 0.15, "mae": 0.1, "corr": 0.15, "acc2": 0.1, "acc2_has0": 0.1}},
+        trace_tolerance=0.03,  # towers pretrained per machine: up to 1.3 %
         description="Notebook 40: every method on one footing (testbed image + text, the CMPT chapter's "
                     "towers, one trainer, early stopping on validation), under the protocols of CMPT, MLA "
                     "and TRML, 5 model seeds, and the regimes (training size, redundancy, imbalance).",

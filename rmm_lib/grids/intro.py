@@ -75,7 +75,11 @@ def grid(config: dict = CONFIG, name: str = "intro") -> Grid:
         compute=_cell,
         sample=("lb:text/seed=0", "concat/seed=1"),
         drift_cells=("lb:image/seed=0", "lb:audio/seed=0", "concat/seed=0", "concat:regression/seed=0", "same_rate:0.5/seed=0"),
-        tolerance={"accuracy": 1e-6, "f1_macro": 1e-6},
+        # Twice the largest drift under 7 kernel paths (benchmarks/kernel_drift.py -> results/kernel_drift.json),
+        # rounded up; tests/test_records.py checks the cover. The loss trace is the sharp check.
+        tolerance={"best_val": 0.05, "probes": 0.1, "under_masks": {"accuracy": 0.05, "per_class": 0.2},
+                   "test": {"accuracy": 0.08, "f1_macro": 0.08, "mae": 0.05, "corr": 0.05, "acc2": 0.03, "acc2_has0": 0.03}},
+        trace_tolerance=1e-5,  # quick encoders' features only: first losses move ~1e-7
         description="Notebook 00: LB per modality, Concat (complete, regression, probes, missing rates) and "
                     "Concat retrained at each rate, on the testbed over 5 model seeds.",
     )

@@ -191,7 +191,13 @@ def grid(config: dict = CONFIG, name: str = "mla") -> Grid:
         compute=_cell,
         sample=("mla/seed=0", "qmf@eta=0.4/seed=1"),
         drift_cells=("mla/seed=1", "sum/seed=0", "concat/seed=0", "released/seed=0", "mla@eta=0.4/seed=0"),
-        tolerance={"accuracy": 1e-6},
+        # Twice the largest drift under 7 kernel paths (benchmarks/kernel_drift.py -> results/kernel_drift.json),
+        # rounded up; tests/test_records.py checks the cover. The loss trace is the sharp check.
+        tolerance={"best_val": 0.03, "test": {"accuracy": 0.08}, "batch_fusion": 0.05, "fixed_image_weight": 0.1,
+                   "fusion": {"entropy": 0.08, "inverse_entropy": 0.03, "mean": 0.05, "oracle": 0.03}, "modality_gap": 0.15,
+                   "per_modality": {"accuracy": 0.1, "mean_weight": 0.03, "entropy_right": 0.25, "entropy_wrong": 0.25},
+                   "unimodal": 0.1},
+        trace_tolerance=1e-5,  # quick encoders' features only: first losses move ~1e-7
         description="Notebooks 20-23: MLA, its released-code variant and the baselines of its Tables 1-3 and "
                     "Fig. 2-3 on the testbed (Table 2 at missing rates 0.1/0.4/0.7), 5 model seeds, early "
                     "stopping on validation.",
