@@ -18,8 +18,9 @@ nothing downloaded), runs the table's ``run`` with one batch per model (``max_st
   weights left out), per sample: the part of a GPU's need that grows with the batch. MLA's step
   runs one forward per modality, so its figure is the sum of those (an upper bound);
 * **checkpoint**: the size of ``last.pt`` as a real run writes it for that model (trainable weights,
-  buffers, optimiser state and the best epoch's copy; see ``Trainer.save_checkpoint``). The cells
-  checkpoint into a temporary folder, deleted when the run ends: a dry run leaves no checkpoint.
+  buffers, the frozen tensors training moved, optimiser state and the best epoch's copy; see
+  ``Trainer.save_checkpoint``), written after the evaluation steps. The cells checkpoint into a
+  temporary folder, deleted when the run ends: a dry run leaves no checkpoint.
 
 ``timed_steps`` adds that many further training steps per cell on one batch, timed after the first
 (the GPU cost script, ``benchmarks/gpu_cost.py``). :func:`dry_run_group` runs several tables in one
@@ -135,21 +136,27 @@ def _saved_activations(model: torch.nn.Module):
         yield out
 
 
-def _checkpoint_bytes(trainer: Trainer, run_dir: Path | None) -> int:
-    """The size of ``last.pt`` as a real run writes it for this model: the file the dry run's fit
-    wrote (or one written now into a temporary folder), plus the best epoch's copy of the trainable
-    weights when this run had no validation split to keep one."""
-    path = None if run_dir is None else Path(run_dir) / "last.pt"
+def _checkpoint_bytes(trainer: Trainer) -> int:
+    """The size of ``last.pt`` as a real run writes it for this model, written now (after the
+    evaluation steps) into a temporary folder: the weights that train, the frozen tensors training
+    moved (peft's LoRA on nn.MultiheadAttention merges into its base weight at every forward, so
+    after a real run those tensors differ by rounding and the checkpoint keeps them), the optimiser
+    state, plus the best epoch's copy when this run had no validation split to keep one."""
     with tempfile.TemporaryDirectory() as tmp:
-        if path is None or not path.is_file():
-            path = Path(tmp) / "last.pt"
-            trainer.save_checkpoint(path)
+        path = Path(tmp) / "last.pt"
+        trainer.save_checkpoint(path)
         size = path.stat().st_size
         if trainer.best_state is None:
             buffer = io.BytesIO()
-            torch.save(trainable_state(trainer.model), buffer)
+            torch.save(trainer._weights(), buffer)
             size += buffer.getbuffer().nbytes
     return size
+
+
+def _moved_frozen(trainer: Trainer) -> int:
+    """How many frozen values training moved (kept by the checkpoint beside what trains)."""
+    keep = set(trainable_state(trainer.model))
+    return sum(t.numel() for n, t in trainer._weights().items() if n not in keep)
 
 
 # ----------------------------------------------------------------------------- one table's cells
@@ -232,7 +239,8 @@ class _Observer:
             "eval_step_s": round(eval_s, 4),
             "peak_memory_mib": round(peak, 1), "step_memory_growth_mib": round(max(0.0, peak - before), 1),
             "saved_activations_mib_per_sample": round(saved["bytes"] / 2**20 / max(n, 1), 2),
-            "checkpoint_mib": round(_checkpoint_bytes(trainer, run_dir) / 2**20, 2),
+            "checkpoint_mib": round(_checkpoint_bytes(trainer) / 2**20, 2),
+            "moved_frozen": _moved_frozen(trainer),
             **(timed or {}),
         }
         self.cells_of_trainer[id(trainer)] = name

@@ -48,10 +48,11 @@ def _dry(keys, root, tmp_path, monkeypatch, table=None):
 def _check_cell(cell, optimiser_states: int, buffers_mib: float = 1.0):
     """Timings and memory measured, and the checkpoint a real run writes: the trainable weights,
     their best-epoch copy and the optimiser's states (AdamW 2, SGD with momentum 1), 4 bytes each,
-    plus the model's buffers (``buffers_mib``: MLA's gradient-projection matrices, batch norms)."""
+    the frozen values training moved (and their best-epoch copy), plus the model's buffers
+    (``buffers_mib``: MLA's gradient-projection matrices, batch norms)."""
     assert cell["batch_size"] == 2 and cell["train_step_s"] > 0 and cell["eval_step_s"] > 0
     assert cell["peak_memory_mib"] > 0 and cell["saved_activations_mib_per_sample"] > 0
-    expected = cell["trainable"] * FLOAT * (2 + optimiser_states) / 2**20
+    expected = (cell["trainable"] * (2 + optimiser_states) + 2 * cell["moved_frozen"]) * FLOAT / 2**20
     assert 0.95 * expected < cell["checkpoint_mib"] < 1.05 * expected + buffers_mib, (cell["checkpoint_mib"], expected)
 
 
@@ -66,7 +67,10 @@ def test_cmpt_image_text_at_full_size(prepared, tmp_path, monkeypatch):  # noqa:
     assert cell["model"] == "CMPTModel"
     assert (cell["parameters"], cell["trainable"]) == _count(paper_architecture("image_text", n_classes=101))
     _check_cell(cell, optimiser_states=2)
-    assert cell["checkpoint_mib"] < 10  # what trains: LoRA, proxies and the head, not the 195 M frozen weights
+    # what trains (LoRA, proxies, the head) and the ViT's attention projections, which peft's LoRA on
+    # nn.MultiheadAttention moves by rounding at every forward -- not the other 167 M frozen weights
+    vit_attention = 12 * (3 * 768 * 768 + 768 * 768)
+    assert cell["moved_frozen"] == vit_attention and cell["checkpoint_mib"] < 300
 
 
 def test_cmpt_audio_video_at_full_size(prepared, tmp_path, monkeypatch):  # noqa: F811
