@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# **[Open in Colab](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/90_reproducing.ipynb)** (a GPU runtime runs the `paper` profile; see the setup cell)
+# **[Open in Colab](https://colab.research.google.com/github/rmm-book/rmm/blob/main/notebooks/90_reproducing.ipynb)** (a GPU runtime; the section *On Colab, step by step* is the recipe)
 #
 # # Reproducing the papers
 #
@@ -28,19 +28,21 @@
 # Three commands do everything:
 #
 # ```bash
-# python -m rmm_lib list                          # every registered table
-# python -m rmm_lib smoke all --steps 20          # synthetic data of the real shapes: does it fit, how fast?
+# python -m rmm_lib list                                   # every registered table
+# python -m rmm_lib smoke <key> --data-root ~/rmm_data     # full-size dry run: does it fit, how fast, how much disk?
 # python -m rmm_lib run <key> --data-root ~/rmm_data --out runs/
 # ```
 #
-# `run` loads the table's dataset with `rmm_lib.data.load_splits` (see the Datasets page for how
-# to prepare it). It trains and evaluates as the paper did, and writes
+# `run` loads the table's dataset with `rmm_lib.data.load_splits` (the Datasets page says how to
+# prepare each one). It trains and evaluates as the paper did, and writes
 # `runs/<key>/result.json` and `runs/<key>/table.md`, with the paper's numbers beside ours.
-# This page reads those files when it is built, so each table below fills in after its run. A
-# smoke run uses random-init backbones and synthetic inputs of the real shapes. It measures
-# steps per second and peak memory, and it is never reported as a result.
+# This page reads those files when it is built, so each table below fills in after its run.
+# `smoke` is a dry run of the same code at the paper's full size with random weights: one training
+# and one evaluation step per model, at batch 2, on the first samples of your prepared data (or on
+# random data of the real shapes without `--data-root`). It reports each model's parameters, step
+# times, peak memory and checkpoint size, keeps no checkpoint, and is never reported as a result.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: install rmm_lib when it is missing (Colab); read the run profile in one place.
 import importlib.util
 import os
@@ -59,8 +61,8 @@ PROFILE = setup()  # RMM_PROFILE: "quick" (default, CPU, minutes) or "paper"
 # ## What each dataset looks like to a method
 #
 # Before any download, the shapes are known: `rmm_lib.data.DATASETS` records the shape of one
-# loaded sample of every dataset. `synthetic_splits` uses these shapes for the smoke runs, and
-# the loader refuses prepared files that do not match them.
+# loaded sample of every dataset. `synthetic_splits` uses these shapes for dry runs without data,
+# and the loader refuses prepared files that do not match them.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -80,42 +82,180 @@ batch = synthetic_splits("cremad", n=2, seed=0)["train"][[0, 1]]
 print({m: tuple(t.shape) for m, t in batch.inputs.items()}, "labels", batch.label.tolist())
 
 # %% [markdown]
+# ## On Colab, step by step
+#
+# The cells of this section are the recipe; they run on Colab (the book does not execute them).
+# Choose a GPU runtime first (*Runtime > Change runtime type*). A free Colab session ends after a
+# few idle minutes or some hours, and everything on the machine's own disk (`/content`) goes with
+# it, so the recipe keeps the **runs** (checkpoints and results) on Google Drive and the **data**
+# wherever they fit (below). The table of the next section gives, for each paper table, its
+# estimated time on Colab's T4 and on an A100-class GPU, its GPU memory and its disk.
+#
+# **1. Clone the repository and install it.** `pip install git+https://...` would install the
+# library without `data_scripts/`, which prepares the datasets, so clone:
+
+# %% tags=["skip-execution"]
+# NBVAL_SKIP
+# !git clone -q https://github.com/rmm-book/rmm /content/rmm
+# %cd /content/rmm
+# !pip install -q -e ".[data]"
+
+# %% [markdown]
+# **2. Choose where the data and the runs live.** Drive survives a disconnect; `/content` is
+# faster (a Drive folder of many small files reads slowly) and larger (tens of GB on a standard
+# runtime), but is wiped when the session ends.
+
+# %% tags=["skip-execution"]
+# NBVAL_SKIP
+from google.colab import drive
+
+drive.mount("/content/drive")
+DATA = "/content/rmm_data"  # the session's own disk: fast, wiped at a disconnect
+RUNS = "/content/drive/MyDrive/rmm_runs"  # Drive: checkpoints and results survive a disconnect
+os.environ["RMM_DATA_ROOT"] = DATA
+os.makedirs(DATA, exist_ok=True)
+
+# %% [markdown]
+# **3. Download the released files.** Each dataset comes from its owner, under its owner's terms;
+# rmm downloads none of them. Where each one comes from, how large it is, which files go into
+# `<root>/<name>/raw/` and the command that prepares them (every link leads to that dataset's
+# section of the Datasets page):
+
+# %% mystnb={"markdown_format": "myst"} tags=["hide-input"]
+from IPython.display import Markdown, display
+
+from rmm_lib.reproduce import dataset_anchor
+
+rows = ["| dataset | where from | size | put in `<root>/<name>/raw/` |", "|---|---|---|---|"]
+for name, info in DATASETS.items():
+    gone = f" **⚠ {info.unavailable}.**" if info.unavailable else ""
+    rows.append(f"| [{info.title}](../book/datasets.md#{dataset_anchor(name)}) | {info.source}{gone} | {info.size} | "
+                f"{info.files.split(' -> ')[0]} |".replace("\n", " "))
+display(Markdown("\n".join(rows)))
+
+# %% [markdown]
+# CREMA-D is the smallest audio-video set that two of the papers use, and its repository is open
+# (ODbL), so the recipe runs it. Only its WAV and FLV folders are needed (about 5.6 GB of the
+# repository's 25):
+
+# %% tags=["skip-execution"]
+# NBVAL_SKIP
+# !GIT_LFS_SKIP_SMUDGE=1 git clone -q https://github.com/CheyneyComputerScience/CREMA-D $DATA/cremad/raw
+# !cd $DATA/cremad/raw && git lfs pull --include "AudioWAV/*,VideoFlash/*"
+
+# %% [markdown]
+# **4. Prepare it** (once; the Datasets page gives every script's options; CMPT's split lists are
+# OGM-GE's `train.csv` and `test.csv`, passed with `--split-dir`, or a seeded split is drawn):
+
+# %% tags=["skip-execution"]
+# NBVAL_SKIP
+# !python data_scripts/prepare_cremad.py --root $DATA
+
+# %% [markdown]
+# **5. Dry-run the table, then run it.** The dry run builds the table's models at full size on the
+# first four samples and takes a minute; it fails fast where the long run would fail late (a
+# missing file, a shape, the GPU's memory). `run` then trains every model of the table; each
+# checkpoints after every epoch under `RUNS/<key>/cells/`.
+
+# %% tags=["skip-execution"]
+# NBVAL_SKIP
+# !python -m rmm_lib smoke cmpt.table4.cremad --data-root $DATA --device cuda
+# !python -m rmm_lib run cmpt.table4.cremad --data-root $DATA --out $RUNS
+
+# %% [markdown]
+# **6. After a disconnect**, open the notebook again, rerun steps 1 and 2 (and 3-4 when the data
+# were on `/content`), then the same command with `--resume`: every model continues from its last
+# checkpoint and a finished one is loaded instead of trained again, so the run ends with the numbers
+# an uninterrupted run gives.
+
+# %% tags=["skip-execution"]
+# NBVAL_SKIP
+# !python -m rmm_lib run cmpt.table4.cremad --data-root $DATA --out $RUNS --resume
+
+# %% [markdown]
+# **7. Read the result.** `result.json` holds our numbers beside the paper's, the configuration,
+# the code hash, the GPU and the wall time; `table.md` is the same comparison as a table. Copy
+# `RUNS/<key>/` into the repository's `runs/` folder and this page shows it (and its measured time
+# replaces the estimate).
+
+# %% tags=["skip-execution"]
+# NBVAL_SKIP
+import json
+from pathlib import Path
+
+result = json.loads((Path(RUNS) / "cmpt.table4.cremad" / "result.json").read_text())
+print(result["environment"]["gpu"], f"{result['wall_s'] / 60:.0f} min", result["provenance"]["code_hash"])
+display(Markdown((Path(RUNS) / "cmpt.table4.cremad" / "table.md").read_text()))
+
+# %% [markdown]
+# **Food-101 does not fit a free Drive.** UPMC Food-101 is about 18 GB and a free Google Drive
+# holds 15 GB; its prepared folder also keeps reading the images from `raw/`, so the images must
+# stay. Download it to the session's own disk (`DATA` above) in every session and keep only the runs
+# on Drive -- the checkpoints of a CMPT table are a few MB -- or use a larger Drive (Google One) or
+# your own machine. The same holds for the audio-video sets once prepared (Kinetics-Sounds' arrays
+# alone are about 28 GB; see the *disk* column below): prepare them on `/content`, and copy the
+# `prepared/` folder to Drive only where it fits.
+
+# %% [markdown]
 # ## The tables
 #
 # (The cell below renders its Markdown output as MyST, so the book draws the tables.) One table
-# per paper, one row per registered spec: the command that runs it, its dataset (the Datasets
-# page says how to prepare it), the time on one GPU, and how many numbers the paper prints and we
-# have. The GPU time is an **estimate** from FLOPs, not a measurement: it assumes an A100-class
-# GPU sustaining 100 TFLOP/s and one run (one seed) per model at the paper's epochs, and it leaves
-# out data preparation, downloads and data loading, so small models take longer than estimated;
-# the paragraph above the tables gives the formula. A measured time replaces it when the spec records `gpu_minutes` or
-# a GPU run has written `runs/<key>/result.json`. A "—" under *ours* means the table has not run
-# here yet. The paper's numbers, table by table, are folded under each paper's table, and ours
-# appear beside them after a run.
+# per paper, one row per registered spec: its dataset (linked to its section of the Datasets
+# page), the time on one GPU, the GPU memory and the disk it needs, and how many numbers the paper
+# prints and we have. **The times are estimates** from FLOPs, for two GPUs: Colab's T4 and an
+# A100-class GPU, each assumed to sustain the same share of its peak; they count one run (one seed)
+# per model at the paper's epochs and leave out data preparation, downloads and data loading, so
+# small models take longer than estimated, on a T4 most of all. The **GPU memory** is an estimate
+# too, from the models measured at full size (below); the **disk** is the data (download and
+# prepared arrays) and the checkpoints one run writes. A measured time replaces an estimate when a
+# GPU run has written `runs/<key>/result.json` or `results/gpu_cost.json` holds the table; the
+# paragraph above the tables gives the formulas. Tables whose data can no longer be obtained are
+# marked ⚠ and come last. A "—" under *ours* means the table has not run here yet. The paper's
+# numbers, table by table, are folded under each paper's table, and ours appear beside them after a
+# run.
 
-# %% mystnb={"markdown_format": "myst"}
-from pathlib import Path
-
-from IPython.display import Markdown, display
-
-from rmm_lib.reproduce import reproduction_page
+# %% mystnb={"markdown_format": "myst"} tags=["hide-input"]
+from rmm_lib.reproduce import gpu_record_note, reproduction_page
 from rmm_lib.tables import load_all
 
-RUNS = Path("..") / "runs" if Path("../rmm_lib").is_dir() else Path("runs")  # the repository's runs/ folder
+RUNS_HERE = Path("..") / "runs" if Path("../rmm_lib").is_dir() else Path("runs")  # the repository's runs/ folder
 specs = load_all()
+display(Markdown(gpu_record_note()))
 if specs:
-    display(Markdown(reproduction_page(specs, RUNS)))
+    display(Markdown(reproduction_page(specs, RUNS_HERE, anchors=True)))
 else:
-    display(Markdown("*No table is registered yet: the method chapters register theirs in `rmm_lib/tables/`.*"))
+    display(Markdown("*No table is registered yet: the method chapters register them in `rmm_lib/tables/`.*"))
 
 # %% [markdown]
-# ## Running on Colab
+# ## Every table's models at full size
 #
-# Open any chapter with its Colab badge and choose a GPU runtime. Then set the profile before
-# the setup cell runs, by uncommenting `os.environ["RMM_PROFILE"] = "paper"`. In the paper
-# profile the setup cell names the GPU and mounts Google Drive. It reads data from
-# `MyDrive/rmm_data` unless `RMM_DATA_ROOT` says otherwise, and it lists the datasets that are
-# prepared there. It downloads nothing. Prepare each dataset once, on Colab or on your own
-# machine, and copy its whole `<name>/` folder into `MyDrive/rmm_data/`. Food-101 and MM-IMDb
-# images are read from `raw/` and their paths are stored relative to that folder, so they move
-# with it.
+# Before anyone spends GPU hours, `python benchmarks/full_size.py` builds each table's models at
+# the papers' full size (ViT-B/16 at 224 pixels, BERT-base, AST over 1024 frames, ResNet-18 on
+# spectrograms, CLIP ViT-B/32 with its 77-token context, the proxy tokens and adapters inside them)
+# with random weights, and runs one training and one evaluation step of each on the dataset's
+# release-format fixture (the tiny copy the end-to-end tests prepare). It is where shape errors,
+# key mismatches and out-of-memory surface, and it measures what the table above reads: each
+# model's parameters, the activations its step keeps (for the GPU-memory estimate) and its
+# checkpoint (for the disk). Tables that share models (CMPT's Table 1 is Table 6's diagonal) share
+# the run. The weights themselves are checked apart: `tests/test_published_weights.py` saves a random
+# model of every downloaded backbone in the format its source publishes and loads it through the
+# paper profile's code, key for key and output for output.
+
+# %% mystnb={"markdown_format": "myst"} tags=["hide-input"]
+from rmm_lib.reproduce import full_size_section
+
+display(Markdown(f"<details><summary>The full-size record, table by table</summary>\n\n{full_size_section(specs)}\n\n"
+                 "</details>"))
+
+# %% [markdown]
+# ## Throughput where it counts
+#
+# Two costs the papers argue about, measured on the same full-size models (`python
+# benchmarks/throughput.py`). These figures are from a CPU, not a GPU: the ratios, not the
+# seconds, are what carries over, and even the ratios shift on a GPU, where small matrix products
+# cost relatively more.
+
+# %% mystnb={"markdown_format": "myst"} tags=["hide-input"]
+from rmm_lib.reproduce import throughput_section
+
+display(Markdown(throughput_section()))
