@@ -95,10 +95,11 @@ class _FrozenTower(nn.Module):
         super().__init__()
         torch.manual_seed(seed)
         self.tower = nn.Sequential(nn.Linear(16, 256), nn.BatchNorm1d(256), nn.ReLU()).requires_grad_(False)
+        self.scale = nn.Parameter(torch.tensor(2.0), requires_grad=False)  # a frozen scalar (0-dim)
         self.head = nn.Linear(256, 6)
 
     def forward(self, batch):
-        return {"logits": self.head(self.tower(batch.inputs["text"].float()))}
+        return {"logits": self.head(self.scale * self.tower(batch.inputs["text"].float()))}
 
 
 def test_checkpoints_keep_what_trains_and_resume_exactly_on_the_same_frozen_weights(small_splits, tmp_path):
@@ -111,13 +112,14 @@ def test_checkpoints_keep_what_trains_and_resume_exactly_on_the_same_frozen_weig
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert set(state["model"]) == {"head.weight", "head.bias", "tower.1.running_mean", "tower.1.running_var",
                                    "tower.1.num_batches_tracked"}  # the frozen Linear and BatchNorm weights stay out
-    assert state["frozen"]["tensors"] == 4 and state["frozen"]["values"] == 16 * 256 + 256 + 2 * 256
+    assert state["frozen"]["tensors"] == 5 and state["frozen"]["values"] == 16 * 256 + 256 + 2 * 256 + 1
+    assert state["frozen"]["moved"] == []
     resumed = Trainer(_FrozenTower(), cfg)
     resumed.fit(train, val, resume=tmp_path / "run" / "last.pt")
     for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
     other = Trainer(_FrozenTower(seed=1), cfg)  # other "pretrained" weights under the same head
-    with pytest.raises(ValueError, match=r"trained on top of frozen weights other than this model's \(4 frozen "
+    with pytest.raises(ValueError, match=r"trained on top of frozen weights other than this model's \(5 frozen "
                                          r"tensors, fingerprint \w{12} there, \w{12} here\)"):
         other.load_checkpoint(tmp_path / "run" / "last.pt")
 
@@ -295,3 +297,29 @@ def test_configure_optimizer_is_the_optimizer_used(small_splits):
     trainer.fit(small_splits["train"])  # one batch: one step
     assert type(model.optimizer).steps == 1 and len(model.grads) == 1
     assert torch.allclose(model.lin.weight.detach(), before - 0.5 * model.grads[0], atol=1e-6)
+
+
+class _MovesItsFrozenWeight(_FrozenTower):
+    """A frozen weight that each step nudges in place, as peft's LoRA on nn.MultiheadAttention does when
+    it merges into and out of the base weight (round-off stays behind)."""
+
+    def forward(self, batch):
+        if self.training:
+            with torch.no_grad():
+                self.tower[0].weight.mul_(1 + 1e-7)
+        return super().forward(batch)
+
+
+def test_a_frozen_weight_that_training_moved_is_kept_and_resume_stays_exact(small_splits, tmp_path):
+    train, val = small_splits["train"], small_splits["val"]
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=3e-3, seed=2)
+    full = Trainer(_MovesItsFrozenWeight(), cfg)
+    full.fit(train, val)
+    first = Trainer(_MovesItsFrozenWeight(), cfg)
+    first.fit(train, val, epochs=1, run_dir=tmp_path / "run")
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert state["frozen"]["moved"] == ["tower.0.weight"] and "tower.0.weight" in state["model"]
+    resumed = Trainer(_MovesItsFrozenWeight(), cfg)  # built afresh: the original frozen weights
+    resumed.fit(train, val, resume=tmp_path / "run" / "last.pt")
+    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
