@@ -102,23 +102,29 @@ class _FrozenTower(nn.Module):
         return {"logits": self.head(self.scale * self.tower(batch.inputs["text"].float()))}
 
 
-def test_checkpoints_keep_what_trains_and_resume_exactly_on_the_same_frozen_weights(small_splits, tmp_path):
-    train, val = small_splits["train"], small_splits["val"]
+def _interrupted_and_resumed(model_class, splits, tmp_path) -> dict:
+    """Train 3 epochs at once, and 1 epoch then resumed to 3 (each model built afresh): assert the
+    two end equal, and return the checkpoint written after the first epoch."""
+    train, val = splits["train"], splits["val"]
     cfg = TrainConfig(epochs=3, batch_size=32, lr=3e-3, seed=2)
-    full = Trainer(_FrozenTower(), cfg)
+    full = Trainer(model_class(), cfg)
     full.fit(train, val)
-    first = Trainer(_FrozenTower(), cfg)
-    first.fit(train, val, epochs=1, run_dir=tmp_path / "run")
+    Trainer(model_class(), cfg).fit(train, val, epochs=1, run_dir=tmp_path / "run")
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    resumed = Trainer(model_class(), cfg)
+    resumed.fit(train, val, resume=tmp_path / "run" / "last.pt")
+    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    return state
+
+
+def test_checkpoints_keep_what_trains_and_resume_exactly_on_the_same_frozen_weights(small_splits, tmp_path):
+    state = _interrupted_and_resumed(_FrozenTower, small_splits, tmp_path)
     assert set(state["model"]) == {"head.weight", "head.bias", "tower.1.running_mean", "tower.1.running_var",
                                    "tower.1.num_batches_tracked"}  # the frozen Linear and BatchNorm weights stay out
     assert state["frozen"]["tensors"] == 5 and state["frozen"]["values"] == 16 * 256 + 256 + 2 * 256 + 1
     assert state["frozen"]["moved"] == []
-    resumed = Trainer(_FrozenTower(), cfg)
-    resumed.fit(train, val, resume=tmp_path / "run" / "last.pt")
-    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
-        assert torch.equal(a, b), name
-    other = Trainer(_FrozenTower(seed=1), cfg)  # other "pretrained" weights under the same head
+    other = Trainer(_FrozenTower(seed=1), TrainConfig())  # other "pretrained" weights under the same head
     with pytest.raises(ValueError, match=r"trained on top of frozen weights other than this model's \(5 frozen "
                                          r"tensors, fingerprint \w{12} there, \w{12} here\)"):
         other.load_checkpoint(tmp_path / "run" / "last.pt")
@@ -311,15 +317,5 @@ class _MovesItsFrozenWeight(_FrozenTower):
 
 
 def test_a_frozen_weight_that_training_moved_is_kept_and_resume_stays_exact(small_splits, tmp_path):
-    train, val = small_splits["train"], small_splits["val"]
-    cfg = TrainConfig(epochs=3, batch_size=32, lr=3e-3, seed=2)
-    full = Trainer(_MovesItsFrozenWeight(), cfg)
-    full.fit(train, val)
-    first = Trainer(_MovesItsFrozenWeight(), cfg)
-    first.fit(train, val, epochs=1, run_dir=tmp_path / "run")
-    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    state = _interrupted_and_resumed(_MovesItsFrozenWeight, small_splits, tmp_path)
     assert state["frozen"]["moved"] == ["tower.0.weight"] and "tower.0.weight" in state["model"]
-    resumed = Trainer(_MovesItsFrozenWeight(), cfg)  # built afresh: the original frozen weights
-    resumed.fit(train, val, resume=tmp_path / "run" / "last.pt")
-    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
-        assert torch.equal(a, b), name
