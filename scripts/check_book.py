@@ -239,15 +239,15 @@ def serve(root: Path):
     return server
 
 
-INSTALL_HINT = ("needs chromium and chromedriver: install them (Debian/Ubuntu: sudo apt-get install chromium "
+INSTALL_HINT = ("the browser check needs chromium and chromedriver: install them (Debian/Ubuntu: sudo apt-get install chromium "
                 "chromium-driver) or name yours with CHROMIUM=/path/to/chrome CHROMEDRIVER=/path/to/chromedriver")
 
 
 def find_browser() -> tuple:
     """(chromium, chromedriver): $CHROMIUM / $CHROMEDRIVER, else the usual names on PATH (None if absent)."""
-    binary = os.environ.get("CHROMIUM") or next(
-        (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome", "chrome") if shutil.which(n)), None)
-    driver = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
+    binary = (shutil.which(os.environ["CHROMIUM"]) if os.environ.get("CHROMIUM") else
+              next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome", "chrome"))), None))
+    driver = shutil.which(os.environ["CHROMEDRIVER"]) if os.environ.get("CHROMEDRIVER") else shutil.which("chromedriver")
     return binary, driver
 
 

@@ -4,7 +4,9 @@ import pytest
 import torch
 
 os.environ.setdefault("RMM_PROGRESS", "0")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# One thread per pytest-xdist worker (make test runs two on two cores: two threads each made steps
+# 10-20x slower); up to two in a single process.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture(scope="session")

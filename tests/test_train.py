@@ -95,29 +95,37 @@ class _FrozenTower(nn.Module):
         super().__init__()
         torch.manual_seed(seed)
         self.tower = nn.Sequential(nn.Linear(16, 256), nn.BatchNorm1d(256), nn.ReLU()).requires_grad_(False)
+        self.scale = nn.Parameter(torch.tensor(2.0), requires_grad=False)  # a frozen scalar (0-dim)
         self.head = nn.Linear(256, 6)
 
     def forward(self, batch):
-        return {"logits": self.head(self.tower(batch.inputs["text"].float()))}
+        return {"logits": self.head(self.scale * self.tower(batch.inputs["text"].float()))}
 
 
-def test_checkpoints_keep_what_trains_and_resume_exactly_on_the_same_frozen_weights(small_splits, tmp_path):
-    train, val = small_splits["train"], small_splits["val"]
+def _interrupted_and_resumed(model_class, splits, tmp_path) -> dict:
+    """Train 3 epochs at once, and 1 epoch then resumed to 3 (each model built afresh): assert the
+    two end equal, and return the checkpoint written after the first epoch."""
+    train, val = splits["train"], splits["val"]
     cfg = TrainConfig(epochs=3, batch_size=32, lr=3e-3, seed=2)
-    full = Trainer(_FrozenTower(), cfg)
+    full = Trainer(model_class(), cfg)
     full.fit(train, val)
-    first = Trainer(_FrozenTower(), cfg)
-    first.fit(train, val, epochs=1, run_dir=tmp_path / "run")
+    Trainer(model_class(), cfg).fit(train, val, epochs=1, run_dir=tmp_path / "run")
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
-    assert set(state["model"]) == {"head.weight", "head.bias", "tower.1.running_mean", "tower.1.running_var",
-                                   "tower.1.num_batches_tracked"}  # the frozen Linear and BatchNorm weights stay out
-    assert state["frozen"]["tensors"] == 4 and state["frozen"]["values"] == 16 * 256 + 256 + 2 * 256
-    resumed = Trainer(_FrozenTower(), cfg)
+    resumed = Trainer(model_class(), cfg)
     resumed.fit(train, val, resume=tmp_path / "run" / "last.pt")
     for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
-    other = Trainer(_FrozenTower(seed=1), cfg)  # other "pretrained" weights under the same head
-    with pytest.raises(ValueError, match=r"trained on top of frozen weights other than this model's \(4 frozen "
+    return state
+
+
+def test_checkpoints_keep_what_trains_and_resume_exactly_on_the_same_frozen_weights(small_splits, tmp_path):
+    state = _interrupted_and_resumed(_FrozenTower, small_splits, tmp_path)
+    assert set(state["model"]) == {"head.weight", "head.bias", "tower.1.running_mean", "tower.1.running_var",
+                                   "tower.1.num_batches_tracked"}  # the frozen Linear and BatchNorm weights stay out
+    assert state["frozen"]["tensors"] == 5 and state["frozen"]["values"] == 16 * 256 + 256 + 2 * 256 + 1
+    assert state["frozen"]["moved"] == []
+    other = Trainer(_FrozenTower(seed=1), TrainConfig())  # other "pretrained" weights under the same head
+    with pytest.raises(ValueError, match=r"trained on top of frozen weights other than this model's \(5 frozen "
                                          r"tensors, fingerprint \w{12} there, \w{12} here\)"):
         other.load_checkpoint(tmp_path / "run" / "last.pt")
 
@@ -332,8 +340,8 @@ def test_a_trained_model_kept_for_evaluation_frees_its_training_state(small_spli
 def test_a_lora_model_on_open_clip_attention_resumes(tmp_path):
     """peft's LoRA on open_clip's nn.MultiheadAttention adds its update to the frozen projection for
     each forward and subtracts it again, so the 'frozen' tensors drift by rounding while training; the
-    frozen fingerprint is therefore taken when the trainer is built, from the weights as loaded, and a
-    resume on the same weights is accepted (a fingerprint taken at the first checkpoint refused it)."""
+    frozen fingerprint is therefore taken before the first step, the moved tensors travel in the
+    checkpoint, and a resume on the same weights is accepted (a fingerprint taken at the first checkpoint refused it)."""
     from rmm_lib.data import synthetic_splits
     from rmm_lib.profiles import get_profile
     from rmm_lib.recipes import cmpt
@@ -353,3 +361,19 @@ def test_a_lora_model_on_open_clip_attention_resumes(tmp_path):
     resumed = Trainer(build(), TrainConfig(epochs=2, batch_size=2, lr=1e-2))
     resumed.fit(train, resume=tmp_path / "run" / "last.pt")
     assert resumed.epoch == 2
+
+
+class _MovesItsFrozenWeight(_FrozenTower):
+    """A frozen weight that each step nudges in place, as peft's LoRA on nn.MultiheadAttention does when
+    it merges into and out of the base weight (round-off stays behind)."""
+
+    def forward(self, batch):
+        if self.training:
+            with torch.no_grad():
+                self.tower[0].weight.mul_(1 + 1e-7)
+        return super().forward(batch)
+
+
+def test_a_frozen_weight_that_training_moved_is_kept_and_resume_stays_exact(small_splits, tmp_path):
+    state = _interrupted_and_resumed(_MovesItsFrozenWeight, small_splits, tmp_path)
+    assert state["frozen"]["moved"] == ["tower.0.weight"] and "tower.0.weight" in state["model"]
