@@ -64,7 +64,7 @@ def main(argv=None) -> int:
                    "memory_cap_mib": args.memory_cap_gib * 1024}
         result = dryrun.run_isolated(dryrun.groups_of(chosen), data_for, options, on_group=report)
     command = "python benchmarks/full_size.py" + ("" if not args.keys else " " + " ".join(args.keys))
-    record = dryrun.make_record(result, command=command, options={"batch_size": BATCH, "device": "cpu",
+    record = dryrun.make_record(result, command=command, options={"batch_size": BATCH, "device": "cpu", "threads": args.threads,
                                 "timed_steps": 0, "wall_s": round(time.perf_counter() - start, 1)},
                                 data=f"release-format fixtures (tests/e2e_fixtures.py), first {SAMPLES} samples per "
                                      "split; class lists completed to the release's count")

@@ -157,7 +157,8 @@ def cmd_smoke(args) -> int:
         result = dryrun.run_isolated(groups, data_for, {**options, "threads": args.threads}, on_group=report)
     what = f"prepared data under {args.data_root}" if args.data_root else "random data of the real shapes"
     record = dryrun.make_record(result, command="python -m rmm_lib " + " ".join(shlex.quote(a) for a in args.argv),
-                                options={"batch_size": args.batch_size, "timed_steps": args.steps, "device": device},
+                                options={"batch_size": args.batch_size, "timed_steps": args.steps, "device": device,
+                                         "threads": args.threads},
                                 data=f"{what}, {args.samples} samples per split")
     out = Path(args.record) if args.record else Path(args.out) / "smoke" / "smoke.json"
     out.parent.mkdir(parents=True, exist_ok=True)
