@@ -215,6 +215,8 @@ display(Markdown((Path(RUNS) / "cmpt.table4.cremad" / "table.md").read_text()))
 # run.
 
 # %% mystnb={"markdown_format": "myst"} tags=["hide-input"]
+from pathlib import Path
+
 from rmm_lib.reproduce import gpu_record_note, reproduction_page
 from rmm_lib.tables import load_all
 
