@@ -25,10 +25,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+LOGS = ROOT / "runs" / "timings"
+
+
 def timed(cmd: list, cwd: Path, env: dict) -> tuple:
+    """Seconds and exit code of ``cmd``; its whole output goes to runs/timings/<command>.log (with
+    PYTEST_ADDOPTS=--durations=30 in the environment, the slowest tests are listed there)."""
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    LOGS.mkdir(parents=True, exist_ok=True)
+    (LOGS / ("_".join(Path(c).name for c in cmd[:3])[:80] + ".log")).write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
     return seconds, proc.returncode

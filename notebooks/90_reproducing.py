@@ -128,9 +128,11 @@ from rmm_lib.reproduce import dataset_anchor
 
 rows = ["| dataset | where from | size | put in `<root>/<name>/raw/` |", "|---|---|---|---|"]
 for name, info in DATASETS.items():
-    gone = f" **⚠ {info.unavailable}.**" if info.unavailable else ""
-    rows.append(f"| [{info.title}](../book/datasets.md#{dataset_anchor(name)}) | {info.source}{gone} | {info.size} | "
-                f"{info.files.split(' -> ')[0]} |".replace("\n", " "))
+    gone = " ⚠" if info.unavailable else ""
+    source = info.source if not info.unavailable or "no longer" in info.source else f"{info.source}: {info.unavailable}"
+    files = info.files.split(" -> ")[0].replace("*", "\\*")  # file patterns, not emphasis
+    rows.append(f"| [{info.title}](../book/datasets.md#{dataset_anchor(name)}){gone} | {source} | {info.size} | "
+                f"{files} |".replace("\n", " "))
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]
@@ -191,7 +193,9 @@ display(Markdown((Path(RUNS) / "cmpt.table4.cremad" / "table.md").read_text()))
 # **Food-101 does not fit a free Drive.** UPMC Food-101 is about 18 GB and a free Google Drive
 # holds 15 GB; its prepared folder also keeps reading the images from `raw/`, so the images must
 # stay. Download it to the session's own disk (`DATA` above) in every session and keep only the runs
-# on Drive -- the checkpoints of a CMPT table are a few MB -- or use a larger Drive (Google One) or
+# on Drive -- a CMPT table's checkpoints take 0.2-0.7 GB (what trains, and the ViT attention
+# projections that peft's LoRA moves), while the tables that fine-tune whole encoders (TRML, MLA on
+# Food-101) write 14-28 GB, more than a free Drive holds -- or use a larger Drive (Google One) or
 # your own machine. The same holds for the audio-video sets once prepared (Kinetics-Sounds' arrays
 # alone are about 28 GB; see the *disk* column below): prepare them on `/content`, and copy the
 # `prepared/` folder to Drive only where it fits.
