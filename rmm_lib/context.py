@@ -38,6 +38,7 @@ class TableSpec:
     run: Callable[["RunContext"], dict]  # returns {row: {column: value}} measured here
     gpu_minutes: float | None = None  # measured wall time on one GPU (None: not measured yet)
     notes: str = ""
+    options: tuple = ()  # the TableOptions its run reads (a part of the table); any other is refused
     model: dict = field(default_factory=dict)  # the method's options as the paper gives them
     quick_train: dict = field(default_factory=dict)
     quick_model: dict = field(default_factory=dict)
@@ -127,6 +128,18 @@ class RunContext:
         return {"run_dir": run_dir, "resume": last if self.resume and last.is_file() else None}
 
 
+def table_options(spec: TableSpec, table: dict | None) -> TableOptions:
+    """``table`` as :class:`TableOptions`, refusing an option ``spec`` does not read: a part asked
+    for and silently ignored would run (and report) the whole table instead."""
+    options = TableOptions.from_dict(table)
+    ignored = sorted(set(table or {}) - set(spec.options))
+    if ignored:
+        takes = f"it takes only {list(spec.options)}" if spec.options else "it runs only as a whole"
+        raise ValueError(f"Table {spec.key} does not read the option(s) {ignored}: {takes}. "
+                         "Drop them, or pick the table whose part you want (`python -m rmm_lib list`).")
+    return options
+
+
 def build_context(spec: TableSpec, splits: dict, profile: Profile | str, *, seed: int = 0, device: str = "cpu",
                   train: dict | None = None, model: dict | None = None, table: dict | None = None,
                   out_dir=None, resume: bool = False, pretrained: bool = True, reduced: bool = False,
@@ -151,6 +164,6 @@ def build_context(spec: TableSpec, splits: dict, profile: Profile | str, *, seed
     config = TrainConfig.from_dict(base, **over, seed=seed, device=device)
     options = {**spec.model, **(spec.quick_model if quick else {}), **(model or {})}
     return RunContext(spec=spec, splits=splits, profile=profile, train=config, model=options,
-                      table=TableOptions.from_dict(table), seed=seed, device=str(device),
+                      table=table_options(spec, table), seed=seed, device=str(device),
                       out_dir=None if out_dir is None else Path(out_dir), resume=resume, pretrained=pretrained,
                       reduced=reduced, progress=progress, assets=assets or Assets())

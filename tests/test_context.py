@@ -58,7 +58,8 @@ def toy_run(ctx):
 
 TOY = TableSpec(key="toy.resume", paper="toy", title="Toy", dataset="iemocap", backbones={}, protocol="",
                 paper_numbers={}, run=toy_run, train={"epochs": 6, "batch_size": 8, "lr": 0.05, "optimizer": "sgd"},
-                quick_train={"epochs": 2, "batch_size": 16}, model={"width": 4}, quick_model={"width": 2})
+                quick_train={"epochs": 2, "batch_size": 16}, model={"width": 4}, quick_model={"width": 2},
+                options=("rows",))
 
 
 def test_the_profile_picks_the_paper_or_the_quick_settings_and_unknown_keys_are_refused():
@@ -74,9 +75,22 @@ def test_the_profile_picks_the_paper_or_the_quick_settings_and_unknown_keys_are_
         build_context(TOY, _splits(), "quick", table={"rowz": ("LB",)})
     with pytest.raises(ValueError, match="max_steps"):
         build_context(TOY, _splits(), "quick", max_steps=0)
+    assert build_context(TOY, _splits(), "quick", table={"rows": ("LB",)}).table.rows == ("LB",)
     smoke = build_context(TOY, _splits(), "paper", max_steps=2)
     assert smoke.smoke and (smoke.train.epochs, smoke.train.max_batches, smoke.train.warmup_epochs) == (1, 2, 0)
     assert not paper.smoke
+
+
+def test_a_part_the_table_does_not_read_is_refused_not_ignored():
+    """``--table methods=('MLA',)`` on MLA's Table 4, whose run trains both of its rows regardless,
+    would run (and report) the whole table: every table declares the options its run reads."""
+    from rmm_lib.tables import get
+
+    with pytest.raises(ValueError, match=r"mla.table4 does not read the option\(s\) \['methods'\]: it runs only as a whole"):
+        build_context(get("mla.table4"), _splits(), "quick", table={"methods": ("MLA",)})
+    with pytest.raises(ValueError, match=r"takes only \['rows', 'settings'\]"):
+        build_context(get("trml.table1"), _splits(), "quick", table={"methods": ("TRML",)})
+    assert build_context(get("mla.table1_cremad"), _splits(), "quick", table={"methods": ("MLA",)}).table.methods == ("MLA",)
 
 
 def test_table_options_are_typed_and_a_seed_change_reaches_the_training_config():

@@ -44,7 +44,7 @@ def _toy_run(ctx):
 def toy(monkeypatch):
     spec = tables.TableSpec(key="toy.table1", paper="toy", title="Toy table", dataset="iemocap", backbones={"audio": "linear"},
                             train={"epochs": 5, "warmup_epochs": 1}, protocol="complete", paper_numbers={"Multi": {"Acc": 78.92}, "Audio": {"Acc": 46.29}},
-                            run=_toy_run)
+                            run=_toy_run, options=("rows",))
     # Only the toy table: the papers' own specs train real models (too slow for a unit test).
     tables.load_all()  # import the paper modules first, so they register into the real registry
     monkeypatch.setattr(tables, "REGISTRY", {spec.key: spec})
@@ -90,6 +90,8 @@ def test_run_passes_train_model_and_table_options_and_refuses_unknown_ones(toy, 
     assert "lrr" in capsys.readouterr().err
     assert main(common + ["--table", "colums=1"]) == 2
     assert "colums" in capsys.readouterr().err
+    assert main(common + ["--table", "methods=('MLA',)"]) == 2  # an option, but not one this table reads
+    assert "toy.table1 does not read the option(s) ['methods']" in capsys.readouterr().err
 
 
 def test_run_without_data_explains_what_to_download(toy, tmp_path, capsys):

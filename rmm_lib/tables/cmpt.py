@@ -221,7 +221,7 @@ for _ds in ("mmimdb", "food101"):
         protocol="MAP (Lee et al. 2023), eta = 70 %: image-missing, both-missing (half each), text-missing; "
                  "the same type in train, val and test",
         paper_numbers={row: _rows(_T1_COLS, vals) for row, vals in zip(MAP_ROWS.values(), _T1[_ds])},
-        run=run_table1, notes="CMPT column: mean ± SD of three seeds.",
+        run=run_table1, options=("eta",), notes="CMPT column: mean ± SD of three seeds.",
     ))
     register(TableSpec(
         key=f"cmpt.table6.{_ds}", paper="cmpt", title=f"Table 6: training vs test missing type (3 x 3) -- {_name}",
@@ -229,7 +229,7 @@ for _ds in ("mmimdb", "food101"):
         protocol="MAP, eta = 70 %; train type (row) and test type (column) chosen independently",
         paper_numbers={f"train {tr} | test {te}": _rows(_T6_COLS, vals)
                        for tr, row in zip(MAP_ROWS.values(), _T6[_ds]) for te, vals in zip(MAP_ROWS.values(), row)},
-        run=run_table6,
+        run=run_table6, options=("eta",),
     ))
     register(TableSpec(
         key=f"cmpt.table3.{_ds}", paper="cmpt", title=f"Table 3: complete modalities, parameters -- {_name}",

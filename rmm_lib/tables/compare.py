@@ -122,7 +122,7 @@ register(TableSpec(
     protocol="complete training with 0-100 % of test samples missing one modality (CMPT Figs. 2-3); MAP eta = 70 % "
              "3x3 (CMPT Tables 1, 6); the same rate 10-70 % in train, val and test (MLA Table 2); TRML Settings "
              "A and B, kept 10 %, each victim",
-    paper_numbers={}, run=run_comparison,
+    paper_numbers={}, run=run_comparison, options=("methods", "settings"),
     notes="No paper compares the three methods: our numbers only. Feature methods on the frozen towers' pooled "
           "outputs; CMPT and its no-proxy control on the towers with rank-1 LoRA.",
 ))

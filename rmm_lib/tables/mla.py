@@ -205,7 +205,7 @@ for _ds in TABLE1:
     register(TableSpec(
         key=f"mla.table1_{_ds}", paper="mla", title=f"Table 1: complete modalities, {_NAMES[_ds]}", dataset=_ds,
         backbones=_BACKBONES[_ds], train=PAPER_TRAIN, quick_train=QUICK_TRAIN, protocol="complete modalities in train and test; unimodal "
-        "columns evaluate with every other modality absent", paper_numbers=TABLE1[_ds], run=run_table1,
+        "columns evaluate with every other modality absent", paper_numbers=TABLE1[_ds], run=run_table1, options=("methods",),
         notes="Shared linear head for MLA; every baseline on the same encoders and trainer (App. A.2).",
     ))
     register(TableSpec(
@@ -220,19 +220,19 @@ register(TableSpec(
                "text": "BERT features + 3-layer MLP (128)"},
     train=PAPER_TRAIN, quick_train=QUICK_TRAIN, protocol="each modality of each sample dropped with probability eta, same eta in train/val/"
     "test, an emptied sample gets one modality back (rmm_lib.missing.mla_random_missing)",
-    paper_numbers=TABLE2, run=run_table2, notes="Only Late Fusion, QMF and MLA are run; the other rows are the paper's.",
+    paper_numbers=TABLE2, run=run_table2, options=("methods", "rates"), notes="Only Late Fusion, QMF and MLA are run; the other rows are the paper's.",
 ))
 register(TableSpec(
     key="mla.fig2", paper="mla", title="Fig. 2: one modality's accuracy as the other's training data is masked",
     dataset="kinetics_sounds", backbones=_BACKBONES["kinetics_sounds"], train=PAPER_TRAIN, quick_train=QUICK_TRAIN,
     protocol="a fraction of training samples lose one modality; test with the other modality alone",
-    paper_numbers={}, run=run_fig2, notes="A figure: the paper prints no values.",
+    paper_numbers={}, run=run_fig2, options=("kept", "masked", "methods", "rates"), notes="A figure: the paper prints no values.",
 ))
 register(TableSpec(
     key="mla.fig3", paper="mla", title="Fig. 3: modality gap, MLA vs Concat", dataset="food101",
     backbones=_BACKBONES["food101"], train=PAPER_TRAIN, quick_train=QUICK_TRAIN, protocol="complete modalities; gap = distance between "
     "the centroids of L2-normalised image and text features (Liang et al. 2022)",
-    paper_numbers={}, run=run_fig3, notes="A figure: the paper prints no values.",
+    paper_numbers={}, run=run_fig3, options=("pair",), notes="A figure: the paper prints no values.",
 ))
 register(TableSpec(
     key="mla.table4", paper="mla", title="Table 4: Food-101 with CLIP encoders", dataset="food101",
@@ -243,7 +243,7 @@ register(TableSpec(
 register(TableSpec(
     key="mla.released", paper="mla", title="The released code's behaviour beside the paper's MLA",
     dataset="iemocap", backbones=_BACKBONES["iemocap"], train=PAPER_TRAIN, quick_train=QUICK_TRAIN,
-    protocol="complete, and eta = 0.5 missing in every split", paper_numbers={}, run=run_released,
+    protocol="complete, and eta = 0.5 missing in every split", paper_numbers={}, run=run_released, options=("eta",),
     notes="Variant written from FACTS.md: no projection, P normalised by its Frobenius norm, batch-axis fusion.",
 ))
 

@@ -70,7 +70,7 @@ def _spec(key, title, dataset, batch, paper, victims, rows, task, notes=""):
     return register(TableSpec(
         key=key, paper="trml", title=title, dataset=dataset, backbones=BACKBONES, train=R.appendix_b_train(batch),
         model=R.APPENDIX_B_MODEL, quick_train=R.QUICK_TRAIN, protocol=PROTOCOL, paper_numbers=paper,
-        run=lambda ctx: run_grid(ctx, victims, rows, task), notes=notes))
+        run=lambda ctx: run_grid(ctx, victims, rows, task), options=("rows", "settings"), notes=notes))
 
 
 MAIN_ROWS = ("LB", "UB", "Cyclic (Modal-Trans-like)", "TRML")
