@@ -49,6 +49,13 @@ PREFERRED = ("mla.table1_", "cmpt.table3.", "cmpt.table4.", "trml.table1", "trml
 WORDS = 400  # words per synthetic text: past CLIP's 77 tokens and BERT's 40 (or 256)
 
 
+def main_only(spec) -> dict | None:
+    """The options of :data:`MAIN_ONLY` that ``spec``'s run reads (``TableSpec.options``; a table
+    refuses the others): a table that takes none trains all its models."""
+    part = {k: v for k, v in (MAIN_ONLY.get(spec.paper) or {}).items() if k in spec.options}
+    return part or None
+
+
 def families(specs: list) -> list:
     """``[(representative key, [keys of the family])]`` over ``specs``."""
     from rmm_lib.dryrun import groups_of
@@ -87,10 +94,10 @@ def measure(rep: str, device: str, steps: int, eval_steps: int) -> dict:
     splits = synthetic_splits(spec.dataset, n=batch, seed=0, words=WORDS)
     start = time.perf_counter()
     result = dryrun.dry_run_group([spec], splits, device=device, batch_size=batch, timed_steps=steps,
-                                  eval_steps=eval_steps, table=MAIN_ONLY.get(spec.paper))
+                                  eval_steps=eval_steps, table=main_only(spec))
     entry = result["tables"][rep]
     cells = dryrun.table_cells(result, rep)
-    out = {"representative": rep, "options": MAIN_ONLY.get(spec.paper), "batch_size": batch,
+    out = {"representative": rep, "options": main_only(spec), "batch_size": batch,
            "precision": (str(autocast_dtype()).replace("torch.", "") + " autocast") if device.startswith("cuda")
            else "float32", "status": entry["status"], "wall_s": round(time.perf_counter() - start, 1)}
     if entry["status"] != "ok" or not cells:
