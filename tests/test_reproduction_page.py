@@ -198,3 +198,24 @@ def test_the_page_reads_the_full_size_record(tmp_path):
     section = full_size_section(specs)
     assert all(f"| `{key}` |" in section for key in specs)
     assert "| 195.51 M" not in section and "(195.51 M)" in section  # the paper's count beside ours
+
+
+def test_the_throughput_section_names_each_ratio_and_the_spread_of_the_steps():
+    """Each comparison says which way its ratio runs and how much one step varies, so that a
+    difference inside the spread is not read as a speed-up."""
+    from rmm_lib.reproduce import throughput_section
+
+    def row(comparison, variant, step, steps, trainable, parameters=100):
+        return {"comparison": comparison, "dataset": "cremad", "variant": variant, "step_s": step,
+                "step_s_all": steps, "trainable": trainable, "parameters": parameters, "steps_per_batch": 2,
+                "peak_mib": 2048.0, "peak_growth_mib": 10.0}
+
+    record = {"command": "python benchmarks/throughput.py", "device": "cpu", "cpu": "x", "threads": 1,
+              "batch_size": 2, "steps": 3,
+              "rows": [row("mla_vs_concat", "mla", 1.0, [0.9, 1.0, 1.3], 50),
+                       row("mla_vs_concat", "concat", 2.0, [2.0, 2.0, 2.1], 50),
+                       row("cmpt_vs_full", "cmpt", 1.0, [1.0, 1.0, 1.0], 1),
+                       row("cmpt_vs_full", "full", 3.0, [3.0, 3.0, 3.0], 100)]}
+    text = throughput_section(record)
+    assert "an MLA step takes 1.00 s (steps 0.90-1.30), a Concat step 2.00 s (steps 2.00-2.10): MLA / Concat = 0.50" in text
+    assert "full / CMPT = 3.00" in text and "median of 3 steps" in text
