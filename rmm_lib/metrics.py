@@ -18,11 +18,20 @@ Robustness to missing modalities, over a curve of a metric against the missing r
   sum over levels of the accuracy above a reference curve (MultiBench: late fusion) shifted to
   start at the method's own clean accuracy (after Taori et al. 2020); MultiBench reports both
   min-max normalised over the methods compared.
+
+A stand-in feature (TRML's virtual modality, CMPT's proxy token) against the feature it stands for:
+* :func:`feature_fidelity` -- R^2 against the target, and the **centred** cosine with the same
+  sample's target minus the mean cosine with the other samples' targets. Centring (on the target's
+  mean) matters: a constant equal to the mean target has a raw cosine near 1 with every target, yet
+  carries nothing about the sample; its centred gap is 0 and its R^2 is 0.
+* :func:`ridge_ceiling` -- the same two numbers for a ridge regression (scikit-learn's ``RidgeCV``)
+  from the available features to the target: what a linear read of those features can reach.
 """
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, auc, f1_score, mean_absolute_error
+from sklearn.linear_model import RidgeCV
+from sklearn.metrics import accuracy_score, auc, f1_score, mean_absolute_error, r2_score
 
 
 def _np(x) -> np.ndarray:
@@ -169,3 +178,52 @@ def maxmin_normalize(scores: dict) -> dict:
     if len(values) < 2 or values.max() == values.min():
         raise ValueError(f"min-max normalisation needs at least two different scores, got {scores}")
     return {k: float((v - values.min()) / (values.max() - values.min())) for k, v in scores.items()}
+
+
+# ----------------------------------------------------------------------------- stand-in features
+def _features(x, name: str) -> np.ndarray:
+    x = _np(x).astype(np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a (samples, features) matrix, got shape {x.shape}.")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} has NaN or infinite entries.")
+    return x
+
+
+def feature_fidelity(predicted, target, centre=None) -> dict:
+    """How well ``predicted`` ``(N, D)`` stands for ``target`` ``(N, D)``, sample by sample.
+
+    Returns ``r2`` (scikit-learn's ``r2_score``, variance-weighted over the dimensions: 1 is exact,
+    0 is what the mean target scores, below 0 is worse than the mean), ``cos_same`` and
+    ``cos_other`` (mean centred cosine of a prediction with its own target and with the other
+    samples' targets) and ``centred_gap = cos_same - cos_other``. ``centre`` (``(D,)``, default the
+    target's mean) is subtracted from both before the cosines; pass the training targets' mean to
+    keep test samples out of it.
+    """
+    pred, tgt = _features(predicted, "predicted"), _features(target, "target")
+    if pred.shape != tgt.shape:
+        raise ValueError(f"predicted {pred.shape} and target {tgt.shape} must have the same shape.")
+    if len(pred) < 2:
+        raise ValueError("feature_fidelity needs at least two samples (it compares each with the others).")
+    centre = tgt.mean(0) if centre is None else _np(centre).astype(np.float64).reshape(-1)
+    a, b = pred - centre, tgt - centre
+    a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-12
+    b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-12
+    cos = a @ b.T
+    same = float(np.diag(cos).mean())
+    other = float((cos.sum() - np.trace(cos)) / (len(cos) * (len(cos) - 1)))
+    return {"r2": float(r2_score(tgt, pred, multioutput="variance_weighted")), "cos_same": same,
+            "cos_other": other, "centred_gap": same - other}
+
+
+def ridge_ceiling(x_train, y_train, x_test, y_test, alphas=tuple(np.logspace(-3, 4, 15))) -> dict:
+    """:func:`feature_fidelity` of a ridge regression from ``x`` to ``y``: fitted on the training
+    pairs (the penalty chosen by RidgeCV's leave-one-out error on them, never on the test pairs),
+    scored on the test pairs, centred on the training targets' mean. Adds ``alpha``, the penalty
+    chosen."""
+    xtr, ytr = _features(x_train, "x_train"), _features(y_train, "y_train")
+    xte, yte = _features(x_test, "x_test"), _features(y_test, "y_test")
+    if len(xtr) != len(ytr) or len(xte) != len(yte):
+        raise ValueError(f"x and y must pair up: train {len(xtr)} vs {len(ytr)}, test {len(xte)} vs {len(yte)}.")
+    model = RidgeCV(alphas=alphas).fit(xtr, ytr)
+    return {**feature_fidelity(model.predict(xte), yte, centre=ytr.mean(0)), "alpha": float(model.alpha_)}

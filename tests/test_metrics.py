@@ -84,3 +84,31 @@ def test_maxmin_normalize_and_bad_curves_are_refused():
         area_under_curve([0, 0.5, 1], [1, 1])
     with pytest.raises(ValueError, match="NaN"):
         area_under_curve([0, 1], [1, float("nan")])
+
+
+# ----------------------------------------------------------------------------- stand-in features
+def test_a_constant_mean_scores_a_high_raw_cosine_but_nothing_centred():
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=(200, 8)) + 5.0  # far from the origin: the raw cosine with the mean is ~1
+    constant = np.tile(target.mean(0), (200, 1))
+    raw = (constant * target).sum(1) / np.linalg.norm(constant, axis=1) / np.linalg.norm(target, axis=1)
+    assert raw.mean() > 0.9
+    out = metrics.feature_fidelity(constant + 1e-9 * rng.normal(size=constant.shape), target)
+    assert abs(out["centred_gap"]) < 0.05 and out["r2"] == pytest.approx(0.0, abs=1e-6)
+    exact = metrics.feature_fidelity(target, target)
+    assert exact["r2"] == pytest.approx(1.0) and exact["centred_gap"] > 0.9
+
+
+def test_ridge_ceiling_reads_a_linear_target_and_not_noise():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 6))
+    y = x @ rng.normal(size=(6, 4))
+    good = metrics.ridge_ceiling(x[:300], y[:300], x[300:], y[300:])
+    assert good["r2"] > 0.99 and good["centred_gap"] > 0.9
+    noise = metrics.ridge_ceiling(x[:300], rng.normal(size=(300, 4)), x[300:], rng.normal(size=(100, 4)))
+    assert noise["r2"] < 0.05 and abs(noise["centred_gap"]) < 0.1
+
+
+def test_feature_fidelity_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.feature_fidelity(np.zeros((5, 3)), np.zeros((5, 4)))
