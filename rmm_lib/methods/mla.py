@@ -193,9 +193,15 @@ class MLA(TrainingHooks, nn.Module):
     order: the modality cycle of Eq. 1 (default: the encoders' order).
     variant: ``"paper"`` or ``"released"`` -- the latter sets ``projection=False``,
         ``normalize_p=True`` and ``fusion="batch_entropy"`` (see :func:`released_mla`).
-    record: keep per-step diagnostics in ``self.records``: the cosine between the head's weight
-        update and the previous step's mean feature ``r_prev``, i.e. ``|G r_prev| / (|G| |r_prev|)``,
-        for the plain gradient and for the one actually applied.
+    record: keep per-step diagnostics in ``self.records`` (one dict per step ``t`` that follows a
+        step on another modality): ``cos_plain`` and ``cos_projected``, the cosine
+        ``|G r_prev| / (|G| |r_prev|)`` between the head's weight gradient ``G`` (before and after
+        Eq. 4) and the previous step's mean feature ``r_prev``; and, once the optimiser has stepped,
+        what the step actually did: ``cos_update``, the same cosine for the applied change of the
+        head's weight ``dW`` (the optimiser rescales and adds momentum, so it is not ``G``),
+        ``cos_update_features`` = ``|dW H_prev^T| / (|dW| |H_prev|)`` over the previous step's
+        features ``H_prev`` (each sample, not only their mean), and ``forgetting``, the head's loss
+        on the previous step's samples right after this step minus right before it.
     """
 
     def __init__(self, encoders: nn.ModuleDict, dim: int, out_dim: int, task: str = "classification",
@@ -232,6 +238,7 @@ class MLA(TrainingHooks, nn.Module):
         # record=True keeps, per step, how much the head update moves the head's output on the
         # previous step's mean feature, before and after Eq. 4 (see :meth:`before_optimizer_step`).
         self.record, self.records, self._previous_r = record, [], None
+        self._previous_batch, self._current_batch, self._pending = None, None, None
 
     @property
     def steps_per_batch(self) -> int:
@@ -252,6 +259,8 @@ class MLA(TrainingHooks, nn.Module):
 
     def training_step(self, batch, step: int) -> dict:
         """Loss of one alternating step (Eq. 2): only modality ``m_t`` and only the samples that have it."""
+        if self.record:
+            self._finish_record()
         m = self.modality_at(int(self.iteration))
         rows = batch.has(m).nonzero().flatten()
         self.last_step = {"modality": m, "iteration": int(self.iteration), "n_samples": int(rows.numel())}
@@ -264,6 +273,8 @@ class MLA(TrainingHooks, nn.Module):
             return {"loss": sum(p.sum() for p in self.head.parameters()) * 0.0, "skip": True}
         sub = batch.select(rows)
         logits, h = self.unimodal_logits(sub, m)
+        if self.record:
+            self._current_batch = (m, h.detach(), sub)
         return {"loss": task_loss(self.task, logits, sub), "skip": False, "feature_mean": h.detach().float().mean(0)}
 
     def _sharded_step(self, batch, m: str, rows: torch.Tensor) -> dict:
@@ -301,11 +312,38 @@ class MLA(TrainingHooks, nn.Module):
             self._update_p(r)
         if self.projection and self.projection_order == "paper" and t > 0:  # Eq. 4: plain gradient at t = 0
             self._project()
-        if plain is not None and self._previous_r is not None:
-            self.records.append({"t": t, "modality": self.last_step.get("modality"),
-                                 "cos_plain": _cosine(plain, self._previous_r),
-                                 "cos_applied": _cosine(self.head.weight.grad, self._previous_r)})
+        if self.record:
+            self._start_record(t, plain, r)
         self._previous_r = r
+
+    # ------------------------------------------------------------------ diagnostics (record=True)
+    def _start_record(self, t: int, plain, r) -> None:
+        """Before the optimiser steps: the gradients' cosines and the head's loss on the previous
+        step's samples (another modality), kept until :meth:`_finish_record` sees the step's effect."""
+        previous, self._previous_batch, self._current_batch = self._previous_batch, self._current_batch, None
+        if plain is None or self._previous_r is None or previous is None or previous[0] == self.last_step.get("modality"):
+            return
+        entry = {"t": t, "modality": self.last_step.get("modality"), "previous": previous[0],
+                 "cos_plain": _cosine(plain, self._previous_r),
+                 "cos_projected": _cosine(self.head.weight.grad, self._previous_r)}
+        self.records.append(entry)
+        with torch.no_grad():
+            loss = task_loss(self.task, self.head(previous[1]), previous[2])
+        self._pending = (entry, previous, self.head.weight.detach().clone(), float(loss))
+
+    @torch.no_grad()
+    def _finish_record(self) -> None:
+        """After the optimiser stepped (called at the next step): the applied change of the head's
+        weight against the previous modality's features, and the change of its loss on them."""
+        if self._pending is None:
+            return
+        entry, (_, h, sub), weight, loss_before = self._pending
+        self._pending = None
+        update = self.head.weight.detach() - weight
+        entry["cos_update"] = _cosine(update, h.float().mean(0))
+        entry["cos_update_features"] = float(torch.linalg.matrix_norm(update.float() @ h.float().T) /
+                                             (torch.linalg.matrix_norm(update.float()) * torch.linalg.matrix_norm(h.float()) + 1e-12))
+        entry["forgetting"] = float(task_loss(self.task, self.head(h), sub)) - loss_before
 
     def _update_p(self, r: torch.Tensor) -> None:
         P = rls_update(self.P, r, self.alpha)
