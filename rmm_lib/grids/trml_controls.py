@@ -15,7 +15,7 @@ where no control can show anything.)
 * ``control/ub/-/seed=s`` -- UB on the same features (complete training and test): the ceiling.
 * ``normalize/{off,on}/{victim}/seed=s`` -- the testbed (the chapter's data), Setting A, TRML
   with ``normalize_virtual`` off (the paper as written) and on (ours): validation and test.
-* ``video/lb:epochs=50,patience=10/V->T/seed=s`` -- notebook 12's video tower alone (grid ``trml``'s
+* ``video/lb:epochs=50+patience=10/V->T/seed=s`` -- notebook 12's video tower alone (grid ``trml``'s
   ``classification/lb/V->T`` cells) trained with a longer patience and more epochs (the cell name
   holds the two settings that differ from ``train``): whether its bimodal spread over seeds is its
   early stopping. Records the validation accuracy of every epoch.
@@ -54,7 +54,7 @@ def cells(config: dict = CONFIG) -> tuple:
 
 
 #: The video tower's cells: LB (video alone), with these training settings over ``train``'s.
-VIDEO_LB = "lb:epochs=50,patience=10"
+VIDEO_LB = "lb:epochs=50+patience=10"
 
 
 def data(config: dict, which: str) -> tuple:
@@ -78,7 +78,7 @@ def _cell(config: dict, cell: str) -> dict:
     train = TrainConfig.from_dict(config["train"])
     clip, tokenizer, splits = data(config, "control" if part == "control" else "testbed")
     if part == "video":
-        settings = {k: int(v) for k, v in (kv.split("=") for kv in method.split(":")[1].split(","))}
+        settings = {k: int(v) for k, v in (kv.split("=") for kv in method.split(":")[1].split("+"))}
         train = TrainConfig.from_dict({**config["train"], **settings})
         run = R.run_trml(clip, splits, "lb", config["setting"], victim, config["kept"], task=config["task"],
                          config=train, seed=seed, tokenizer=tokenizer, **config["model"])
