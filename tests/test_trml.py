@@ -332,3 +332,19 @@ def test_positive_control_passes_the_real_generator_and_fails_a_constant(constan
         assert max(v["r2"] for v in virtual) <= 0.0, virtual
     else:
         assert verdict["passes"], verdict
+
+
+def test_normalize_virtual_rescales_only_the_virtual_features(video_splits):
+    """``normalize_virtual`` (ours; off by default, as Eq. 6 is written) puts every virtual feature
+    at unit length, like the real features, and changes nothing else of the forward pass."""
+    clip, tok = tiny_clip()
+    batch = video_splits["train"][list(range(8))]
+    plain = T.TRML(clip, tok, freeze_encoders=True).eval()
+    assert plain.normalize_virtual is False
+    unit = T.TRML(clip, tok, freeze_encoders=True, normalize_virtual=True).eval()
+    unit.load_state_dict(plain.state_dict())
+    a, b = plain(batch), unit(batch)
+    for name in ("text", "video"):
+        assert torch.allclose(b["virtual"][name].norm(dim=1), torch.ones(8), atol=1e-5)
+        assert torch.allclose(b["virtual"][name], torch.nn.functional.normalize(a["virtual"][name], dim=1), atol=1e-6)
+        assert torch.equal(a["features"][name], b["features"][name])
