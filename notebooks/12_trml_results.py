@@ -129,10 +129,47 @@ if QUICK:
 # short, so it is the price of 1,200 training samples. The video tower is the weak one: 54.7 % with
 # an interval of [38.2, 71.2] against 75.6 for the reference CNN. The per-seed line shows why the
 # interval is so wide: three seeds reach 63-65 %, two stay near 40 %. The same recipe from the same
-# pretrained towers lands in one of two places depending on the model seed alone. We keep the tower as it is -- the chapter's question is about the
-# generators, and its pretraining, on captions that name only a product family, gives it little to
-# start from -- and read every V→T row with this in mind. So in V→T, where the video is all the model sees at test, every row starts from a
-# weak and unstable encoder, and differences there must be read with that interval in mind.
+# pretrained towers lands in one of two places depending on the model seed alone.
+
+# %% [markdown]
+# Why two seeds stay near 40 %: the video tower's validation accuracy, measured each epoch on 300
+# samples, is jagged -- it moves by up to 14-25 points from one epoch to the next while it climbs -- and
+# with a patience of 5 epochs, early stopping ends those two runs after 11 and 13 epochs, at a dip
+# of the curve, while the other three kept improving long enough to run 18-30 epochs. The same
+# cells trained with a patience of 10 and up to 50 epochs (grid `trml_controls`, everything else as
+# above):
+
+# %% tags=["hide-input"]
+# NBVAL_CHECK_OUTPUT
+from rmm_lib.grids import trml_controls as GC
+
+if QUICK:
+    controls = GC.by_cell(results(GC.GRID))
+    longer = controls[("video", GC.VIDEO_LB, "V->T")]
+    print("patience 5, 30 epochs (grid trml), per seed:",
+          ", ".join(f"{v:.1f}" for v in values("classification", "lb", "V->T", "accuracy")),
+          "| epochs run:", ", ".join(str(r["epochs_run"]) for r in runs[("classification", "lb", "V->T")]))
+    print("patience 10, 50 epochs, per seed:          ",
+          ", ".join(f"{100 * r['test']['accuracy']:.1f}" for r in longer),
+          "| epochs run:", ", ".join(str(r["epochs_run"]) for r in longer))
+    print("mean:", S.fmt(S.mean_interval([100 * r["test"]["accuracy"] for r in longer]), 1, 1),
+          "| longer - grid trml, paired:", S.fmt_paired([100 * r["test"]["accuracy"] for r in longer],
+                                                       values("classification", "lb", "V->T", "accuracy"), 1, 1))
+    jumps = [max(abs(a - b) for a, b in zip(r["val_curve"][1:], r["val_curve"][:-1])) for r in longer]
+    print("largest change of validation accuracy between two epochs, per seed (points):",
+          ", ".join(f"{100 * j:.0f}" for j in jumps))
+
+# %% [markdown]
+# With the longer patience no seed stops in the first dip: the two seeds that ended near 40 % reach
+# 56.0 and 62.8 %, the mean rises from 54.7 to 64.3 [57.4, 71.2] % and its interval narrows by half.
+# Over five paired seeds the gain, +9.7 [-2.1, +21.4] points, is not measurable, because three
+# seeds change little; the bimodal spread is gone. The tower still stays 11 points below the
+# reference CNN (75.6) -- its pretraining, on captions that name only a product family, gives it
+# little to start from -- so the early stopping explains the two lost seeds, not the whole distance.
+# The tables below are grid `trml`'s, trained with the patience of 5: recomputing them with the
+# longer schedule is the fix (about 70 CPU-minutes, more with the longer runs) and is not done
+# here. So in V→T, where the video is all the model sees at test, every row of this notebook starts
+# from a weak and unstable encoder, and differences there must be read with that interval in mind.
 #
 # ## Sentiment regression: Tables 1-2 (CMU-MOSI form)
 #
@@ -250,6 +287,156 @@ if QUICK:
 # take either. Giving the trained head the true feature instead of the virtual one does not help
 # (55.5 and 49.2 %): a head trained on 90 % virtual features does not know what to do with real
 # ones.
+
+# %% [markdown]
+# ## A positive control: where the present modality predicts the missing feature
+#
+# TRML closes almost none of the gap above. Is that the testbed, or our implementation? A
+# positive control runs the mechanism where it must work and a broken variant beside it. The
+# benchmark's two knobs go to their top (`redundancy=1`, `shared_traces=1`): every product carries
+# a brand, whose sticker is in the photo and whose name ends the review, and every photo traces the
+# review's own mood and intensity. There the present modality predicts much of the missing one's
+# feature, and a ridge regression from the present feature to the missing one, fitted on the same
+# training pairs the generator has (the 10 % Setting A keeps), says how much. The broken variant
+# replaces the victim's generator with one learned vector, the same for every sample (run with the
+# visual missing). Everything
+# else is this chapter's: the same pretrained towers fine-tuned, Setting A, classification, 5 seeds
+# (grid `trml_controls`, `python -m rmm_lib grid trml_controls`).
+#
+# **What we predict** (written after one seed of one victim had run, before the other 24 cells):
+#
+# 1. *The feature test passes, the constant fails it.* The virtual feature's centred
+#    same-minus-other cosine is measurably above zero and reaches a sizeable share of the ridge
+#    ceiling's; the constant's is zero by construction and its $R^2$ below zero. (`tests/test_trml.py`
+#    runs the same test on a small constructed task, where the real generator passes and the
+#    constant fails.)
+# 2. *The task test does not pass.* The issue's test asks the virtual feature to close a
+#    measurable share of the gap between the floor and UB. With the victim absent at test, the
+#    virtual feature is a function of the present modality: it holds nothing the present modality
+#    does not, and what it predicts well here -- the brand, the product family -- says nothing of
+#    the class that the present modality does not already say. The gap to UB is the missing
+#    modality's own information (the category within a family in the photo; the soup/stew
+#    distinction in the review). We expect TRML with its virtual feature to be no better than the
+#    same model given the training mean of its virtual features (the floor that keeps the head on
+#    its training distribution), and the constant generator to match it.
+
+# %% tags=["hide-input"]
+# NBVAL_CHECK_OUTPUT
+from rmm_lib.recipes.trml import control_verdict, fidelity_verdict
+
+if QUICK:
+    def ctl(method, victim, part, key):
+        return [100 * r[part][key] for r in controls[("control", method, victim)]]
+
+    def feat(method, victim, which, key):
+        return [r[which][key] for r in controls[("control", method, victim)]]
+
+    ub = [100 * r["test"]["accuracy"] for r in controls[("control", "ub", "-")]]
+    fid_rows, task_rows, verdicts = {}, {}, {}
+    for victim, method, label in (("T->V", "trml", "TRML"), ("T->V", "constant", "constant generator (broken)"),
+                                  ("V->T", "trml", "TRML")):
+        name = f"{victim}, {label}"
+        fid_rows[name] = {
+            "virtual R^2": S.fmt(S.mean_interval(feat(method, victim, "fidelity", "r2")), 1, 2),
+            "virtual centred cosine": S.fmt(S.mean_interval(feat(method, victim, "fidelity", "centred_gap")), 1, 2),
+            "ridge R^2": S.fmt(S.mean_interval(feat(method, victim, "ridge", "r2")), 1, 2),
+            "ridge centred cosine": S.fmt(S.mean_interval(feat(method, victim, "ridge", "centred_gap")), 1, 2),
+            "ridge (all pairs) R^2": S.fmt(S.mean_interval(feat(method, victim, "ridge_all", "r2")), 1, 2),
+            "virtual length": S.fmt(S.mean_interval([r["virtual_norm"] for r in controls[("control", method, victim)]]), 1, 2)}
+        floor, learned = ctl(method, victim, "test", "mean"), ctl(method, victim, "test", "virtual")
+        gap = control_verdict(learned, floor, ub)
+        fraction = S.fmt(gap["fraction"], 100, 0) + " %" if "fraction" in gap else "-"
+        task_rows[name] = {
+            "floor (mean stand-in)": S.fmt(S.mean_interval(floor), 1, 1),
+            "zeros": S.fmt(S.mean_interval(ctl(method, victim, "test", "zero")), 1, 1),
+            "virtual": S.fmt(S.mean_interval(learned), 1, 1),
+            "true feature": S.fmt(S.mean_interval(ctl(method, victim, "test", "true")), 1, 1),
+            "UB": S.fmt(S.mean_interval(ub), 1, 1),
+            "closes": f"{S.fmt_diff(gap['closed'], 1, 1)} ({fraction})",
+            "virtual - zeros": S.fmt_paired(learned, ctl(method, victim, "test", "zero"), 1, 1)}
+        verdicts[name] = (fidelity_verdict([r["fidelity"] for r in controls[("control", method, victim)]],
+                                           [r["ridge"] for r in controls[("control", method, victim)]]),
+                          gap)
+    show_table(fid_rows, title="Positive control, the virtual feature against its target and the ridge ceiling "
+               "(test, complete samples), 5 seeds", best=None)
+    show_table(task_rows, title="Positive control, test accuracy (%) with the victim absent, 5 seeds", best=None)
+    for name, (fv, gap) in verdicts.items():
+        print(f"{name}: feature test passes: {fv['passes']}; task test passes: {gap['passes']}")
+
+# %% [markdown]
+# **What happened.** The first prediction holds. The virtual feature carries its own sample in
+# both directions -- centred cosine 0.45 [0.37, 0.53] with the visual missing, 0.29 [0.26, 0.32]
+# with the text missing -- about half of what the ridge regression reaches on the same features
+# and pairs (0.81 and 0.65), while its $R^2$ stays near zero (0.11 and 0.08 against 0.67 and 0.40):
+# it points the right way and is about a third of the real features' length (0.33 against 1).
+# The constant generator's centred cosine is zero and its $R^2$ is -1.79: it fails the feature test,
+# as it must, and its floor and its virtual row are the same number.
+#
+# The second prediction holds with the visual missing and is wrong with the text missing. T→V: the
+# virtual feature is no better than its training mean (+0.3 [-0.3, +0.9] points) or than zeros,
+# and the true feature does no better either: the test fails. V→T: the virtual text is 2.8 [0.1,
+# 5.5] points above its training mean, 15 % of the 23.6-point gap to UB, a measurable share, so
+# the test passes there (just: the interval's low end is 0.1; against zeros the difference, +2.0
+# [-0.8, +4.8], is not measurable). It holds no information the video lacks -- the true text
+# given to the same head is *lower*, 44.3 % -- so what the generator adds is a better reading of
+# the present video: a second, trained map of the video feature into the space the head was trained
+# on, which helps where the video tower is weak. The broken variant closes nothing, so the control
+# separates a working generator from a broken one on the feature test in both directions and on the
+# task test with the text missing. The remaining verdict of this notebook stands: under Setting A
+# most of the gap to UB is the missing modality's own information, which no virtual feature made
+# from the present one can bring. (`tests/test_trml.py` keeps the T→V task test as a strict xfail.)
+#
+# ## Virtual features at unit length (`normalize_virtual`)
+#
+# The real features are L2-normalised before the fusion; the paper says nothing of the
+# generators' output, and Eq. 6 leaves it as it comes. Notebook 40 finds virtual features several
+# times longer than the real ones after complete training; here, under Setting A, they come out
+# shorter (the tables above and notebook 10). `TRML(normalize_virtual=True)` rescales each virtual
+# feature to unit length before it stands in for a missing one (our choice, not the paper's). We
+# choose the default on **validation** (Setting A's validation split, the victim kept for 10 % of
+# it), on the testbed, with this chapter's fine-tuned towers and 5 seeds, and show test beside it
+# (grid `trml_controls`).
+
+# %% tags=["hide-input"]
+# NBVAL_CHECK_OUTPUT
+if QUICK:
+    def norm_acc(setting, victim, part, key="virtual"):
+        return [100 * r[part][key] for r in controls[("normalize", setting, victim)]]
+
+    norm_rows = {}
+    for victim in GC.VICTIMS:
+        for setting in ("off", "on"):
+            rs = controls[("normalize", setting, victim)]
+            norm_rows[f"{victim}, normalize_virtual {setting}"] = {
+                "val accuracy (%)": S.fmt(S.mean_interval(norm_acc(setting, victim, "val")), 1, 1),
+                "test accuracy (%)": S.fmt(S.mean_interval(norm_acc(setting, victim, "test")), 1, 1),
+                "virtual length": S.fmt(S.mean_interval([r["virtual_norm"] for r in rs]), 1, 2),
+                "virtual R^2": S.fmt(S.mean_interval([r["fidelity"]["r2"] for r in rs]), 1, 2),
+                "virtual centred cosine": S.fmt(S.mean_interval([r["fidelity"]["centred_gap"] for r in rs]), 1, 2),
+                "ridge R^2 / centred cosine": f"{S.fmt(S.mean_interval([r['ridge']['r2'] for r in rs]), 1, 2)} / "
+                                              f"{S.fmt(S.mean_interval([r['ridge']['centred_gap'] for r in rs]), 1, 2)}"}
+    show_table(norm_rows, title="normalize_virtual off (the paper as written) and on, testbed, Setting A, 5 seeds",
+               best=None)
+    show_table({f"on - off, {victim}": {part: S.fmt_paired(norm_acc("on", victim, part), norm_acc("off", victim, part), 1, 1)
+                                        for part in ("val", "test")} for victim in GC.VICTIMS},
+               title="paired differences over seeds, accuracy points", best=None)
+    print("validation prefers normalize_virtual on (paired over both victims, interval above zero):",
+          S.paired_difference([a for v in GC.VICTIMS for a in norm_acc("on", v, "val")],
+                              [b for v in GC.VICTIMS for b in norm_acc("off", v, "val")])["low"] > 0)
+
+# %% [markdown]
+# Validation does not prefer unit length: over both victims and five seeds, on minus off is -0.6
+# [-2.0, +0.8] points (-1.7 [-4.4, +0.9] with the visual missing, +0.5 [-0.9, +2.0] with the text
+# missing), and test agrees (-1.2 and -1.5 points, neither measurable). So the default stays as
+# Eq. 6 is written, `normalize_virtual=False`, and grid `trml` needs no recompute. Unit length
+# leaves the virtual feature's direction as it was (centred cosine 0.47 against 0.42 with the
+# visual missing) and makes its $R^2$ strongly negative (-1.20): under Setting A the generators'
+# outputs here are about a third of the real features' length, not longer, so the rescaling
+# triples them; the trained head then leans on them more (the mean stand-in costs it 7 points
+# instead of none), without a gain. This is the testbed's Setting A with fine-tuned towers; on the
+# comparison's footing (notebook 40: frozen towers, complete training, virtual features 2-5 times
+# too long) the issue that asked for this parameter measured a gain on one seed, which this
+# notebook does not test.
 #
 # ## Classification: Table 5 (MELD form)
 #
@@ -353,7 +540,12 @@ if QUICK:
 # show how little of that room is open to a model that sees one modality at test: in Setting A the
 # best any method can do is the present modality's limit, and LB is already within 9 points of it
 # with the review. What would let TRML help is information the present modality lacks; a virtual
-# feature computed from it holds none. The strict xfail `test_trml_beats_the_lower_bound_by_a_margin`
+# feature computed from it holds none. The positive control says the implementation is not what
+# holds TRML back: where the present modality predicts the missing feature, the generators carry
+# their own sample (about half the ridge ceiling's centred cosine, where a constant generator has
+# none), and with the text missing the virtual feature closes a measurable 15 % of the gap to UB;
+# with the visual missing it closes nothing, as the limits predict. Unit-length virtual features
+# change nothing measurable. The strict xfail `test_trml_beats_the_lower_bound_by_a_margin`
 # keeps the paper's claim as an open question on this testbed. The `paper` profile runs the same
 # specs with CLIP ViT-B/32 on CMU-MOSI/MOSEI and MELD.
 #

@@ -7,9 +7,9 @@ options included, so a changed default makes its record stale.
 from __future__ import annotations
 
 from ..records import Grid
-from . import cmpt, compare, intro, limits, mla, trml
+from . import cmpt, compare, intro, limits, mla, trml, trml_controls
 
-GRIDS = {g.name: g for g in (limits.GRID, intro.GRID, mla.GRID, trml.GRID, cmpt.GRID, compare.GRID)}
+GRIDS = {g.name: g for g in (limits.GRID, intro.GRID, mla.GRID, trml.GRID, trml_controls.GRID, cmpt.GRID, compare.GRID)}
 
 
 def get_grid(name: str) -> Grid:

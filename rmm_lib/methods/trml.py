@@ -29,6 +29,12 @@ Choices where the paper is silent or ambiguous (each one a parameter):
   it stays positive.
 * ``normalize_features`` -- CLIP's joint space is a cosine space, so text and frame embeddings are
   L2-normalised before the temporal encoder and the fusion (default on).
+* ``normalize_virtual`` -- the real features are L2-normalised (``normalize_features``); the
+  paper says nothing of the generators' output, which Eq. 6 leaves unnormalised (default off, as
+  written). With ``normalize_virtual=True`` each virtual feature is rescaled to unit length before
+  it stands in for a missing one (Eq. 7-8) and before the matching loss (Eq. 10-17, which is blind
+  to length: cosines). Where the real features are not normalised it has no unit length to match,
+  so it then does nothing. Our choice, measured on validation in notebook 12.
 * ``matching`` -- ``"semantic"`` (TRML), ``"cyclic"`` (an earlier-work baseline in the spirit of
   Modal-Trans / cyclic translation: the generators are trained by reconstructing the original
   feature and by translating back, with MSE) or ``"none"`` (generators trained only through the
@@ -156,6 +162,7 @@ class TRML(TrainingHooks, nn.Module):
         matching: str = "semantic",
         regression_loss: str = "l1",
         normalize_features: bool = True,
+        normalize_virtual: bool = False,
         freeze_encoders: bool = False,
         dropout: float = 0.1,
         substitute: str = "virtual",
@@ -191,6 +198,7 @@ class TRML(TrainingHooks, nn.Module):
         self.text_matching, self.visual_matching = text_matching, visual_matching
         self.matching, self.regression_loss = matching, regression_loss
         self.normalize_features = normalize_features
+        self.normalize_virtual = bool(normalize_virtual)
         self.freeze_encoders = freeze_encoders
         if freeze_encoders:
             for p in self.clip.parameters():
@@ -244,6 +252,8 @@ class TRML(TrainingHooks, nn.Module):
         """Eq. 4-9: virtual features and the fused representation; the head's ``logits``."""
         x_t, x_v = self.features(batch)
         virtual_t, virtual_v = self.v2t(x_v), self.t2v(x_t)  # Eq. 4-5
+        if self.normalize_virtual and self.normalize_features:  # ours: unit length, like the real features
+            virtual_t, virtual_v = F.normalize(virtual_t, dim=-1), F.normalize(virtual_v, dim=-1)
         has_t = batch.has(TEXT).unsqueeze(1)
         has_v = batch.has(VIDEO).unsqueeze(1)
         stand_in_t, stand_in_v = ((virtual_t, virtual_v) if self.substitute == "virtual"

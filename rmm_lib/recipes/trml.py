@@ -555,3 +555,150 @@ def chapter_context(spec, chapter: dict, profile, **table):
     assets = Assets(foundation=(chapter["clip"], chapter["tokenizer"]))
     return build_context(spec, chapter["data"], profile, device=str(select_device()), table=table, assets=assets)
 
+
+
+# ----------------------------------------------------------------------------- positive control
+#: The benchmark's regime in which the present modality carries most of what the missing one's
+#: feature holds: every product branded (its sticker in the photo, its name in the review) and
+#: every photo tracing the review's own mood and intensity -- both knobs at their top.
+CONTROL_BENCHMARK = {"redundancy": 1.0, "shared_traces": 1.0}
+
+
+class ConstantGenerator(nn.Module):
+    """The broken variant of the positive control: a generator that ignores its input and outputs
+    one vector (``value``, learned when ``learn`` is on, else fixed) for every sample."""
+
+    def __init__(self, value: torch.Tensor, learn: bool = True):
+        super().__init__()
+        self.value = nn.Parameter(value.detach().clone().float(), requires_grad=learn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.value.expand(x.shape[0], -1)
+
+
+def _victim_generator(model: TRML, victim: str) -> str:
+    """The generator that makes the victim's virtual feature: ``t2v`` when video is the victim."""
+    return "t2v" if victim_names(victim)[1] == VIDEO else "v2t"
+
+
+def _control_trml(clip, tokenizer, splits: dict, task: str, **trml_kwargs) -> TRML:
+    """A TRML model for the control: on ``clip``'s towers (fine-tuned unless ``freeze_encoders``),
+    or, with ``clip=None``, on cached features of any width (nothing but a width to read)."""
+    n_classes = len(splits["train"].meta.get("class_names", ())) or int(splits["train"].label.max()) + 1
+    if clip is None:
+        clip = nn.Module()
+        clip.text_projection = torch.zeros(1, int(splits["train"].inputs[TEXT].shape[1]))
+        trml_kwargs["freeze_encoders"] = True
+    else:
+        clip = copy.deepcopy(clip)
+        trml_kwargs.setdefault("freeze_encoders", splits["train"].inputs[TEXT].is_floating_point())
+    return TRML(clip, tokenizer, task=task, out_dim=1 if task == "regression" else n_classes, **trml_kwargs)
+
+
+def train_control_model(clip, tokenizer, splits: dict, victim: str, seed: int, config, constant: bool = False,
+                        kept: float = 0.1, task: str = "classification", **trml_kwargs) -> RunResult:
+    """TRML under Setting A (``victim`` kept for ``kept`` of the training samples, absent at test),
+    as :func:`run_trml` trains it -- or, with ``constant=True``, the same model whose victim
+    generator is a :class:`ConstantGenerator` (one learned vector: the broken variant). ``clip=None``
+    reads ``splits`` as cached features."""
+    seed_everything(seed)
+    model = _control_trml(clip, tokenizer, splits, task, **trml_kwargs)
+    if constant:
+        setattr(model, _victim_generator(model, victim), ConstantGenerator(0.01 * torch.randn(model.dim)))
+    masks = setting_masks(splits, "A", victim, kept, seed=0)
+    return fit(model, apply_masks(splits, masks), replace(config or TrainConfig(), seed=seed))
+
+
+@torch.no_grad()
+def feature_diagnostics(model: TRML, splits: dict, victim: str, kept: float = 0.1) -> dict:
+    """How well a trained model's virtual feature of the ``victim`` stands for the true one, beside
+    what the present modality allows (the book shows these three beside every virtual feature):
+
+    * ``fidelity`` -- :func:`rmm_lib.metrics.feature_fidelity` of the virtual feature against the
+      true one on the complete test samples (R^2, centred same-minus-other cosine), centred on the
+      mean true feature of the training pairs the generator had;
+    * ``ridge`` -- :func:`rmm_lib.metrics.ridge_ceiling` from the present modality's feature to the
+      missing one's, on the same (the model's own) features: fitted on the training pairs the
+      generator had (Setting A keeps the victim for ``kept`` of them), scored on the same test
+      samples; ``ridge_all`` fitted on every training pair;
+    * ``virtual_norm`` -- the mean length of the virtual feature (the real ones have length 1).
+    """
+    from ..metrics import feature_fidelity, ridge_ceiling
+
+    target = victim_names(victim)[1]
+    tgt, src = ("x_v", "x_t") if target == VIDEO else ("x_t", "x_v")
+    virt = "virtual_v" if target == VIDEO else "virtual_t"
+    masks = setting_masks(splits, "A", victim, kept, seed=0)
+    kept_rows = torch.as_tensor(apply_masks(splits, masks)["train"].presence.numpy()).all(1)
+    train_all, test = collect(model, splits["train"]), collect(model, splits["test"])
+    centre = train_all[tgt][kept_rows].mean(0)
+    return {"fidelity": feature_fidelity(test[virt], test[tgt], centre=centre),
+            "ridge": ridge_ceiling(train_all[src][kept_rows], train_all[tgt][kept_rows], test[src], test[tgt]),
+            "ridge_all": ridge_ceiling(train_all[src], train_all[tgt], test[src], test[tgt]),
+            "virtual_norm": float(test[virt].norm(dim=1).mean())}
+
+
+@torch.no_grad()
+def control_measures(run: RunResult, splits: dict, victim: str, kept: float = 0.1) -> dict:
+    """What the positive control reads off one trained model (:func:`train_control_model`), with the
+    victim absent at test (Setting A): :func:`feature_diagnostics`, and in ``test`` / ``val`` the
+    accuracy with the virtual feature (``virtual``), with the training mean of the model's own
+    virtual features in its place (``mean``: the floor -- the head gets what it was trained with,
+    minus everything sample-specific), with zeros (``zero``: grid ``trml``'s floor, off the head's
+    training distribution) and with the true feature (``true``: complete inputs)."""
+    model, trainer = run.trainer.model, run.trainer
+    virt = "virtual_v" if victim_names(victim)[1] == VIDEO else "virtual_t"
+    masked = apply_masks(splits, setting_masks(splits, "A", victim, kept, seed=0))
+    mean_virtual = collect(model, splits["train"])[virt].mean(0)
+    name = _victim_generator(model, victim)
+    generator = getattr(model, name)
+    out: dict = {}
+    for split in ("val", "test"):
+        accuracies = {"virtual": trainer.evaluate(masked[split])["accuracy"]}
+        setattr(model, name, ConstantGenerator(mean_virtual, learn=False))
+        accuracies["mean"] = trainer.evaluate(masked[split])["accuracy"]
+        setattr(model, name, generator)
+        model.substitute = "zero"
+        accuracies["zero"] = trainer.evaluate(masked[split])["accuracy"]
+        model.substitute = "virtual"
+        accuracies["true"] = trainer.evaluate(splits[split])["accuracy"]
+        out[split] = accuracies
+    out.update(feature_diagnostics(model, splits, victim, kept))
+    out["best_epoch"], out["epochs_run"] = trainer.best_epoch, trainer.epoch
+    return out
+
+
+def train_control_ub(clip, tokenizer, splits: dict, seed: int, config, task: str = "classification",
+                     **trml_kwargs) -> dict:
+    """UB on the same towers and data (complete training and test): the control's ceiling."""
+    seed_everything(seed)
+    model = FoundationBaseline(_control_trml(clip, tokenizer, splits, task, **trml_kwargs), "ub")
+    run = fit(model, splits, replace(config or TrainConfig(), seed=seed))
+    return {"test": {"accuracy": run.metrics["accuracy"]},
+            "val": {"accuracy": run.trainer.evaluate(splits["val"])["accuracy"]},
+            "best_epoch": run.trainer.best_epoch, "epochs_run": run.trainer.epoch}
+
+
+def control_verdict(virtual, floor, ub) -> dict:
+    """The positive control's test over paired seeds: the virtual feature passes when it closes a
+    measurable share of the floor-to-UB gap (:func:`rmm_lib.stats.gap_closure`: the paired
+    difference virtual - floor has an interval above zero). Returns the gap closure with ``passes``."""
+    from .. import stats
+
+    closure = stats.gap_closure(floor, virtual, ub)
+    return {**closure, "passes": bool(closure["closed"]["real"] and closure["closed"]["mean"] > 0)}
+
+
+def fidelity_verdict(virtual: list, ridge: list, share: float = 0.1) -> dict:
+    """The positive control's feature test over seeds (one :func:`rmm_lib.metrics.feature_fidelity`
+    dict per seed for the virtual feature, and the ridge ceiling's on the same features): the
+    virtual feature passes when its centred same-minus-other cosine is measurably above zero (its
+    interval over seeds excludes zero) and reaches ``share`` of the ridge ceiling's on average."""
+    from .. import stats
+
+    gaps = [v["centred_gap"] for v in virtual]
+    ceiling = [r["centred_gap"] for r in ridge]
+    interval = stats.mean_interval(gaps)
+    reached = float(sum(gaps) / max(sum(ceiling), 1e-12))
+    return {"centred_gap": interval, "ridge_centred_gap": stats.mean_interval(ceiling), "share": reached,
+            "passes": bool(interval["low"] > 0 and reached >= share)}
