@@ -184,3 +184,52 @@ def control_verdict(result: dict, rule: dict | None = None) -> dict:
               "centred": proxy["centred_gap"] >= share * ridge["centred_gap"] and ridge["centred_gap"] > 0,
               "task": task["oracle"] > task["floor"] and task["gap_closed"] >= rule["min_gap_closed"]}
     return {**checks, "passed": all(checks.values())}
+
+
+def _text_features(texts, max_length: int = 16, batch: int = 200) -> torch.Tensor:
+    """The frozen MiniLM's [CLS] output and mean token output, concatenated (the ridge's inputs)."""
+    from .cmpt import minilm_text_encoder
+
+    enc = minilm_text_encoder(max_length, lora=False)
+    rows = []
+    with torch.no_grad():
+        for i in range(0, len(texts), batch):
+            t = enc.tokenizer(list(texts[i : i + batch]), padding=True, truncation=True, max_length=max_length,
+                              return_tensors="pt")
+            h = enc.model(**t).last_hidden_state
+            real = t["attention_mask"][..., None].to(h.dtype)
+            rows.append(torch.cat([h[:, 0], (h * real).sum(1) / real.sum(1)], 1))
+    return torch.cat(rows)
+
+
+def proxy_fidelity(model, splits: dict, text_max_length: int = 16, batch: int = 200) -> dict:
+    """For a trained image + text :class:`~rmm_lib.methods.cmpt.CMPTModel` (the chapter's): each
+    proxy's :func:`~rmm_lib.metrics.feature_fidelity` against the other modality's final class token
+    of the same model (Eq. 4's target) on the test split, centred on the training split's mean
+    target, beside the ridge ceiling from the proxy's own modality's *frozen* features (the
+    pretrained tower without LoRA: class token and mean token) to the same target.
+    ``{"proxy(image) vs CLS(text)": {"proxy": ..., "ridge": ...}, "proxy(text) vs CLS(image)": ...}``."""
+    from .cmpt import image_token_encoder
+
+    model = model.eval()
+    device = next(model.parameters()).device
+    tokens = {}
+    with torch.no_grad():
+        for split in ("train", "test"):
+            data, parts = splits[split], []
+            for i in range(0, len(data), batch):
+                out = model(data[list(range(i, min(i + batch, len(data))))].to(device))
+                parts.append({k: {m: v.cpu() for m, v in out[k].items()} for k in ("cls", "proxy")})
+            tokens[split] = {k: {m: torch.cat([p[k][m] for p in parts]) for m in ("image", "text")}
+                             for k in ("cls", "proxy")}
+    frozen_image = image_token_encoder()
+    frozen = {split: {"image": _image_features(frozen_image, splits[split].inputs["image"]),
+                      "text": _text_features(splits[split].strings["text"], text_max_length)}
+              for split in ("train", "test")}
+    out = {}
+    for src, dst in (("image", "text"), ("text", "image")):
+        target = {s: tokens[s]["cls"][dst] for s in ("train", "test")}
+        out[f"proxy({src}) vs CLS({dst})"] = {
+            "proxy": feature_fidelity(tokens["test"]["proxy"][src], target["test"], centre=target["train"].mean(0)),
+            "ridge": ridge_ceiling(frozen["train"][src], target["train"], frozen["test"][src], target["test"])}
+    return out
