@@ -23,6 +23,8 @@ Broken variants: ``result["zeroed"]`` (the trained proxy replaced by zeros) and
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -142,6 +144,14 @@ def proxy_control(image_encoder, target: str = "rotation", broken: str | None = 
     sets = {k: MultimodalDataset({"image": splits[k].inputs["image"], "target": targets[k]}, splits[k].label,
                                  meta=splits[k].meta) for k in names}
     seed_everything(seed)
+    # The adapters' random half (peft's lora_A) was drawn when the encoder was built, from whatever
+    # state the global generator had then: draw it again here, from the seed, as peft does
+    # (Kaiming-uniform A, zero B), so that a cell computes the same numbers in any process.
+    for name, p in image_encoder.named_parameters():
+        if "lora_A" in name:
+            nn.init.kaiming_uniform_(p, a=math.sqrt(5))
+        elif "lora_B" in name:
+            nn.init.zeros_(p)
     image_encoder.isolate_proxy = broken == "isolated"
     model = CMPTModel({"image": image_encoder, "target": TargetTokens(d)}, len(splits["train"].meta["class_names"]),
                       lam=lam, modality_dropout=modality_dropout, dropout_unit="sample", detach_target=True)
