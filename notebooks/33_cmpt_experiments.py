@@ -258,7 +258,12 @@ for case in ("image missing", "text missing"):
 # isolate which part). The testbed is not what fails: the towers read their modalities (first
 # table) and the limits leave room. `tests/test_cmpt.py` keeps "the learned proxy carries the
 # missing modality" as a strict expected failure, now read from this record; notebook 31 shows
-# why the proxy stays empty: it learned the average of the other modality's class tokens.
+# why the proxy stays empty: it learned the average of the other modality's class tokens. Its
+# positive control adds a second reason that this record cannot separate from the first: with this
+# chapter's towers (rank-1 adapters, one shared by the fused q/k/v projection of a one-block image
+# tower) the proxy fails to learn even a target the photo determines completely, while the same code
+# with rank-32 adapters on q, k, v and o separately learns it. Every table of this notebook still
+# uses the rank-1 towers of the record (grid `cmpt`, not recomputed).
 #
 # ### Slider
 #

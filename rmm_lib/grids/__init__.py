@@ -7,9 +7,10 @@ options included, so a changed default makes its record stale.
 from __future__ import annotations
 
 from ..records import Grid
-from . import cmpt, compare, intro, limits, mla, trml, trml_controls
+from . import cmpt, cmpt_controls, compare, intro, limits, mla, trml, trml_controls
 
-GRIDS = {g.name: g for g in (limits.GRID, intro.GRID, mla.GRID, trml.GRID, trml_controls.GRID, cmpt.GRID, compare.GRID)}
+GRIDS = {g.name: g for g in (limits.GRID, intro.GRID, mla.GRID, trml.GRID, trml_controls.GRID, cmpt.GRID,
+                              cmpt_controls.GRID, compare.GRID)}
 
 
 def get_grid(name: str) -> Grid:

@@ -45,8 +45,10 @@ from ..losses import task_loss
 #: LoRA targets (peft ``target_modules``) per encoder family: Sec. 3.5 / Table 5.
 LORA_TARGETS = {
     "bert": ["query", "key", "value", "attention.output.dense"],
-    # nn.MultiheadAttention: peft adapts its fused in_proj (q, k, v) and out_proj.
+    # nn.MultiheadAttention: peft adapts its fused in_proj (q, k, v share one adapter) and out_proj.
     "open_clip": r".*resblocks\.\d+\.attn",
+    # the same towers after :func:`split_attention`: one adapter per projection, as Sec. 3.5 says.
+    "open_clip_split": r".*resblocks\.\d+\.attn\.(q_proj|k_proj|v_proj|out_proj)",
     "ast": ["q_proj", "k_proj", "v_proj", "o_proj"],
 }
 #: Table 5 LoRA settings.
@@ -72,18 +74,70 @@ def add_lora(model: nn.Module, family: str, r: int = LORA_RANK, alpha: float = L
     return model
 
 
+class SplitAttention(nn.Module):
+    """``nn.MultiheadAttention`` (batch first, no dropout) with its fused ``in_proj`` held as three
+    separate ``q_proj``, ``k_proj``, ``v_proj`` linears and ``out_proj``: the same function, so that
+    LoRA can adapt q, k, v and o separately (Sec. 3.5) in open_clip's towers, whose blocks call
+    ``attn(q, k, v, need_weights=False, attn_mask=...)``."""
+
+    def __init__(self, mha: nn.MultiheadAttention):
+        super().__init__()
+        if not getattr(mha, "batch_first", False) or mha.in_proj_weight is None:
+            raise ValueError("SplitAttention takes a batch-first nn.MultiheadAttention with a fused in_proj.")
+        d, self.heads = mha.embed_dim, mha.num_heads
+        weights = mha.in_proj_weight.detach().chunk(3)
+        biases = mha.in_proj_bias.detach().chunk(3) if mha.in_proj_bias is not None else (None,) * 3
+        for name, w, b in zip(("q_proj", "k_proj", "v_proj"), weights, biases):
+            layer = nn.Linear(d, d, bias=b is not None)
+            layer.weight.data.copy_(w)
+            if b is not None:
+                layer.bias.data.copy_(b)
+            setattr(self, name, layer)
+        self.out_proj = nn.Linear(d, d, bias=mha.out_proj.bias is not None)
+        self.out_proj.load_state_dict(mha.out_proj.state_dict())
+
+    def forward(self, q, k, v, need_weights: bool = False, attn_mask=None):
+        b, n, d = q.shape
+        heads = lambda x: x.reshape(b, -1, self.heads, d // self.heads).transpose(1, 2)  # noqa: E731
+        out = nn.functional.scaled_dot_product_attention(heads(self.q_proj(q)), heads(self.k_proj(k)),
+                                                         heads(self.v_proj(v)), attn_mask=attn_mask)
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, d)), None
+
+
+def split_attention(visual: nn.Module) -> nn.Module:
+    """Replace every ``nn.MultiheadAttention`` of an open_clip tower by :class:`SplitAttention`
+    (in place; same outputs), for ``add_lora(visual, "open_clip_split")``."""
+    for block in visual.transformer.resblocks:
+        if isinstance(block.attn, nn.MultiheadAttention):
+            block.attn = SplitAttention(block.attn)
+    return visual
+
+
 # ----------------------------------------------------------------------------- token encoders
 class TextTokens(nn.Module):
     """A Hugging Face BERT-family model over raw strings with a proxy token prepended.
 
     ``forward(strings, proxy)`` returns ``{"cls", "proxy", "tokens", "mask"}`` (and
-    ``"attentions"`` when asked): the final proxy (index 0) and class token (index 1)."""
+    ``"attentions"`` when asked): the final proxy (index 0) and class token (index 1).
+
+    ``proxy_position`` (the paper is silent): ``"cls"`` -- the proxy shares [CLS]'s position id 0,
+    every real token keeps its pretrained position -- or ``"own"``: the proxy is read as a token of
+    its own in front of [CLS] (position ids 0, 1, 2, ... for proxy, [CLS], words).
+    ``pooling``: the sentence representation fused as the "class token": ``"cls"`` (the [CLS]
+    output, as BERT) or ``"mean"`` (the mean of the real tokens' outputs, proxy excluded: how
+    sentence-transformers' all-MiniLM-L6-v2 was trained to be read)."""
 
     family = "bert"
+    POSITIONS, POOLINGS = ("cls", "own"), ("cls", "mean")
 
-    def __init__(self, model: nn.Module, tokenizer, max_length: int = 40):
+    def __init__(self, model: nn.Module, tokenizer, max_length: int = 40, proxy_position: str = "cls",
+                 pooling: str = "cls"):
         super().__init__()
+        if proxy_position not in self.POSITIONS or pooling not in self.POOLINGS:
+            raise ValueError(f"proxy_position must be one of {self.POSITIONS} and pooling one of {self.POOLINGS}; "
+                             f"got {proxy_position!r}, {pooling!r}.")
         self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
+        self.proxy_position, self.pooling = proxy_position, pooling
         self.dim = int(model.config.hidden_size)
 
     def forward(self, strings: Sequence[str], proxy: torch.Tensor, output_attentions: bool = False) -> dict:
@@ -97,12 +151,19 @@ class TextTokens(nn.Module):
         b, length = ids.shape
         x = torch.cat([proxy.to(words.dtype).expand(b, 1, -1), words], dim=1)  # Eq. 2
         mask = torch.cat([mask.new_ones(b, 1), mask], dim=1)
-        # The proxy shares position 0 with [CLS]; real tokens keep their pretrained positions.
-        positions = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(length)]).to(device).unsqueeze(0)
-        out = self.model(inputs_embeds=x, attention_mask=mask, position_ids=positions,
+        if self.proxy_position == "cls":  # the proxy shares position 0 with [CLS]
+            positions = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(length)])
+        else:  # a token of its own in front of [CLS]
+            positions = torch.arange(length + 1)
+        out = self.model(inputs_embeds=x, attention_mask=mask, position_ids=positions.to(device).unsqueeze(0),
                          output_attentions=output_attentions)
         h = out.last_hidden_state
-        result = {"proxy": h[:, 0], "cls": h[:, 1], "tokens": h, "mask": mask}
+        if self.pooling == "cls":
+            cls = h[:, 1]
+        else:
+            real = mask[:, 1:, None].to(h.dtype)
+            cls = (h[:, 1:] * real).sum(1) / real.sum(1).clamp_min(1)
+        result = {"proxy": h[:, 0], "cls": cls, "tokens": h, "mask": mask}
         if output_attentions:
             result["attentions"] = out.attentions
             result["words"] = [self.tokenizer.convert_ids_to_tokens(row[: int(m.sum())]) for row, m in
@@ -114,15 +175,26 @@ class ImageTokens(nn.Module):
     """An open_clip ``VisionTransformer`` with a proxy token before its class token.
 
     Accepts images ``(B, C, H, W)`` (one channel is repeated to RGB) or frame stacks
-    ``(B, F, 3, H, W)`` (tokens averaged over frames)."""
+    ``(B, F, 3, H, W)`` (tokens averaged over frames).
+
+    ``proxy_read``: where the proxy's output is read (the paper is silent): ``"final_norm"`` (after
+    the tower's final LayerNorm ``ln_post``, like the class token) or ``"before_norm"`` (the last
+    block's output, free of the frozen norm's scale and shift; the class token is still read after
+    ``ln_post``, the representation the gate fuses). ``isolate_proxy`` (a diagnostic, off): the proxy
+    attends to itself only, so its output cannot depend on the image -- a broken proxy for the
+    positive controls."""
 
     family = "open_clip"
+    READS = ("final_norm", "before_norm")
 
-    def __init__(self, visual: nn.Module):
+    def __init__(self, visual: nn.Module, proxy_read: str = "final_norm"):
         super().__init__()
+        if proxy_read not in self.READS:
+            raise ValueError(f"proxy_read must be one of {self.READS}, got {proxy_read!r}.")
         visual.proj = None  # CMPT fuses the width-d class token, not CLIP's projected embedding
-        self.visual = visual
+        self.visual, self.proxy_read = visual, proxy_read
         self.dim = int(visual.class_embedding.shape[-1])
+        self.isolate_proxy = False
 
     def forward(self, images: torch.Tensor, proxy: torch.Tensor, output_attentions: bool = False) -> dict:
         frames = images.dim() == 5
@@ -138,10 +210,16 @@ class ImageTokens(nn.Module):
         cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)  # Eq. 1
         x = torch.cat([proxy.to(x.dtype).expand(x.shape[0], 1, -1), x], dim=1)  # Eq. 2
-        x = v.ln_post(v.transformer(v.ln_pre(v.patch_dropout(x))))  # Eq. 3
-        result = {"proxy": x[:, 0], "cls": x[:, 1], "tokens": x}
+        mask = None
+        if self.isolate_proxy:
+            mask = torch.zeros(x.shape[1], x.shape[1], dtype=x.dtype, device=x.device)
+            mask[0, 1:] = float("-inf")
+        hidden = v.transformer(v.ln_pre(v.patch_dropout(x)), attn_mask=mask)
+        x = v.ln_post(hidden)  # Eq. 3
+        proxy_out = x[:, 0] if self.proxy_read == "final_norm" else hidden[:, 0]
+        result = {"proxy": proxy_out, "cls": x[:, 1], "tokens": x}
         if frames:
-            result = {"proxy": x[:, 0].reshape(b, f, -1).mean(1), "cls": x[:, 1].reshape(b, f, -1).mean(1),
+            result = {"proxy": proxy_out.reshape(b, f, -1).mean(1), "cls": x[:, 1].reshape(b, f, -1).mean(1),
                       "tokens": x.reshape(b, f, *x.shape[1:])}
         return result
 
@@ -345,6 +423,6 @@ def parameter_report(model: CMPTModel) -> dict:
 
 
 __all__ = [
-    "CMPTModel", "TextTokens", "ImageTokens", "AudioTokens", "add_lora", "gate_and_fuse", "alignment_loss",
+    "CMPTModel", "TextTokens", "ImageTokens", "AudioTokens", "SplitAttention", "split_attention", "add_lora", "gate_and_fuse", "alignment_loss",
     "parameter_report", "LORA_TARGETS", "LAMBDA_ALIGN", "UNIFORM_DROPOUT",
 ]

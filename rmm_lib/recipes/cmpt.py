@@ -22,7 +22,8 @@ from torch import nn
 
 from ..data.types import apply_masks
 from ..encoders import hf_model, minilm_path, open_clip_model
-from ..methods.cmpt import UNIFORM_DROPOUT, AudioTokens, CMPTModel, ImageTokens, TextTokens, add_lora
+from ..methods.cmpt import (UNIFORM_DROPOUT, AudioTokens, CMPTModel, ImageTokens, TextTokens, add_lora,
+                            split_attention)
 from ..profiles import cache_root, get_profile
 from ..train import Trainer
 from ..files import building, save_atomically
@@ -31,9 +32,11 @@ from ..utils import seed_everything, set_threads
 log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------- encoders
-def minilm_text_encoder(max_length: int = 24, lora: bool = True, layers: int | None = None) -> TextTokens:
+def minilm_text_encoder(max_length: int = 24, lora: bool = True, layers: int | None = None,
+                        proxy_position: str = "cls", pooling: str = "cls") -> TextTokens:
     """The real pretrained all-MiniLM-L6-v2 (offline PyPI wheel) as a :class:`TextTokens`;
-    ``layers`` keeps only its first layers (a cheaper encoder for CPU runs)."""
+    ``layers`` keeps only its first layers (a cheaper encoder for CPU runs); ``proxy_position`` and
+    ``pooling``: see :class:`TextTokens` (the defaults are the records' text tower)."""
     from transformers import AutoTokenizer, BertModel
 
     from transformers.utils import logging as hf_logging
@@ -52,7 +55,7 @@ def minilm_text_encoder(max_length: int = 24, lora: bool = True, layers: int | N
         if bars:
             hf_logging.enable_progress_bar()
     model = add_lora(model, "bert") if lora else model.requires_grad_(False)
-    return TextTokens(model, AutoTokenizer.from_pretrained(path), max_length)
+    return TextTokens(model, AutoTokenizer.from_pretrained(path), max_length, proxy_position, pooling)
 
 
 def tiny_vit(width: int = 384, layers: int = 2, heads: int = 6, image_size: int = 16, patch_size: int = 4,
@@ -90,6 +93,14 @@ IMAGE_TOWER = {"width": 384, "layers": 1, "heads": 6, "patch_size": 4, "image_si
 #: Chosen on the validation pool's digit accuracy (lr 1e-3 and 3e-3 diverged, batch 64 at 5e-4 was
 #: slower); ~1 minute on one CPU core, once (cached).
 IMAGE_PRETRAIN = {"n_photos": 6000, "epochs": 4, "batch_size": 32, "lr": 3e-4, "seed": 0}
+#: Named image towers (issue 24). ``one-block`` is :data:`IMAGE_TOWER`, the tower of the ``cmpt``
+#: and ``compare`` records; ``four-block``: the same width, stem and pretraining, four blocks.
+IMAGE_TOWERS = {"one-block": dict(IMAGE_TOWER), "four-block": {**IMAGE_TOWER, "layers": 4}}
+#: How LoRA adapts an open_clip tower's attention: ``"fused"`` (peft on nn.MultiheadAttention: one
+#: adapter shared by q, k and v through the fused in_proj, one on out_proj -- the records' towers)
+#: or ``"split"`` (:func:`~rmm_lib.methods.cmpt.split_attention`: one adapter each on q, k, v and
+#: o, as Sec. 3.5 says).
+IMAGE_LORA = ("fused", "split")
 
 
 def hybrid_vit(width: int = 384, layers: int = 1, heads: int = 6, image_size: int = 16, patch_size: int = 4,
@@ -175,6 +186,27 @@ def quick_image_tower(tower: dict | None = None, pretrain: dict | None = None) -
     vit = hybrid_vit(**tower)
     vit.load_state_dict(saved["state_dict"])
     return vit.requires_grad_(False), saved["digit_accuracy_val"]
+
+
+def image_token_encoder(tower: str | dict = "one-block", lora: str = "fused", proxy_read: str = "final_norm",
+                        rank: int = 1, alpha: float | None = None) -> ImageTokens:
+    """The quick image tower ``tower`` (a name of :data:`IMAGE_TOWERS` or a dict over
+    :data:`IMAGE_TOWER`; pretrained once, cached) as a :class:`ImageTokens` with rank-``rank`` LoRA
+    adapters laid out as ``lora`` (:data:`IMAGE_LORA`) and its proxy read at ``proxy_read``. The
+    defaults are the records' tower. ``alpha`` (default ``rank``): peft scales an adapter by
+    ``alpha / rank``, so the default keeps every rank at the scale of Table 5's rank 1, alpha 1."""
+    if lora not in IMAGE_LORA:
+        raise ValueError(f"lora must be one of {IMAGE_LORA}, got {lora!r}.")
+    if isinstance(tower, str):
+        if tower not in IMAGE_TOWERS:
+            raise ValueError(f"Unknown image tower {tower!r}; known: {sorted(IMAGE_TOWERS)}.")
+        tower = IMAGE_TOWERS[tower]
+    vit = quick_image_tower(tower)[0]
+    if lora == "split":
+        vit = add_lora(split_attention(vit), "open_clip_split", r=rank, alpha=alpha or rank)
+    else:
+        vit = add_lora(vit, "open_clip", r=rank, alpha=alpha or rank)
+    return ImageTokens(vit, proxy_read=proxy_read)
 
 
 def quick_token_encoders(dataset, text_max_length: int = 24, seed: int = 0, text_layers: int | None = None) -> dict:
