@@ -309,3 +309,17 @@ def test_the_projection_prevents_forgetting_where_forgetting_is_certain_and_its_
     # the mechanism costs nothing on the modality it protects: a is kept, b still learned
     assert np.mean(control["projection"]["accuracy_a"]) > np.mean(control["none"]["accuracy_a"])
     assert np.mean(control["projection"]["accuracy_b"]) > 0.95
+
+
+def test_a_projection_that_leaves_the_gradient_alone_fails_the_positive_control(monkeypatch):
+    """The verdict of the variant without projection is measured against itself; the check that
+    matters is that a *wrong implementation* of Eq. 4 fails it: here ``project_head_gradient``
+    returns the plain gradient, as the released code effectively does."""
+    from rmm_lib.methods import mla
+    from rmm_lib.recipes import mla_controls as C
+
+    control = C.forgetting_control(range(5), "sgd", variants=("none", "oracle"))
+    monkeypatch.setattr(mla, "project_head_gradient", lambda grad, P: grad)
+    control.update(C.forgetting_control(range(5), "sgd", variants=("projection",)))
+    verdict = C.forgetting_verdict(control, "projection")
+    assert not verdict["passed"] and not verdict["reduction"]["real"], verdict
