@@ -240,9 +240,10 @@ show_table(opt_rows, best=None, title="test accuracy (%) under both optimisers; 
 # its jingle gains 5.5 [2.4, 8.5] and its photo does not move. Adam's per-coordinate step sizes
 # train the review's encoder far faster than SGD's single step size, and early stopping on the
 # fused accuracy does not wait for it. The projection's effect is not measurable under either
-# optimiser (-0.3 and -0.7 points), so the verdict on HGM does not depend on the optimiser. We keep
-# the paper's SGD as the default, since the chapter reproduces the paper, and show Adam beside it;
-# a reader tuning MLA for a small text encoder would prefer Adam.
+# optimiser (-0.3 [-4.1, +3.5] points under SGD, -0.7 [-2.7, +1.3] under Adam), so the verdict on
+# HGM does not depend on the optimiser. We keep the paper's SGD as the default, since the chapter
+# reproduces the paper, and show Adam beside it; a reader tuning MLA for a small text encoder would
+# prefer Adam.
 #
 # ## Fig. 2: isolation of the modalities
 #
@@ -277,7 +278,8 @@ show_table({method: {**{f"{100 * r:.0f} %": mean(v) for r, v in zip(fig2_rates, 
 # of the fall need not be interference: with fewer images the fused validation accuracy peaks at
 # another epoch, and the slowly trained review encoder (see the optimiser section) depends on how
 # many epochs it gets. The isolation the paper shows for MLA on Kinetics-Sounds is not reproduced
-# here under its optimiser (under Adam, the chapter's earlier runs were flat for both).
+# here under its optimiser (the grid does not run Fig. 2 under Adam, so we cannot say whether the
+# optimiser or the method is the cause).
 #
 # ## Fig. 3: the modality gap
 #
