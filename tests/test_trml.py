@@ -397,3 +397,16 @@ def test_benchmark_control_task_test_passes_with_the_visual_missing(control_runs
     """The issue's task test, T->V: the virtual visual closes a measurable share of the gap between
     the floor and UB."""
     assert _control_task(control_runs, "trml", "T->V")["passes"]
+
+
+def test_diagnostics_claims_read_the_centred_cosine_and_the_ridge_room():
+    """Notebooks 10-11's checked claims: a virtual feature with no centred same-minus-other cosine
+    (a constant) does not carry its sample, and a ridge ceiling below the feature leaves no room."""
+    from rmm_lib.recipes.trml import diagnostics_claims
+
+    good = {"fidelity": {"r2": 0.5, "centred_gap": 0.7}, "ridge": {"r2": 0.8, "centred_gap": 0.9}}
+    constant = {"fidelity": {"r2": -1.8, "centred_gap": 0.0}, "ridge": good["ridge"]}
+    above = {"fidelity": good["fidelity"], "ridge": {"r2": 0.8, "centred_gap": 0.6}}
+    assert list(diagnostics_claims(good).values()) == [True, True]
+    assert list(diagnostics_claims(constant).values()) == [False, True]
+    assert list(diagnostics_claims(above).values()) == [True, False]  # one of the two ridge numbers below

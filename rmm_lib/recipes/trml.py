@@ -639,6 +639,17 @@ def feature_diagnostics(model: TRML, splits: dict, victim: str, kept: float = 0.
 
 
 @torch.no_grad()
+def diagnostics_claims(diagnostics: dict, min_centred_gap: float = 0.1) -> dict:
+    """The two claims notebooks 10 and 11 check on :func:`feature_diagnostics`: the virtual feature
+    carries its own sample (centred same-minus-other cosine above ``min_centred_gap``), and the
+    ridge ceiling lies above it in both R^2 and centred cosine (the generator leaves room)."""
+    fidelity, ridge = diagnostics["fidelity"], diagnostics["ridge"]
+    return {f"virtual feature carries its own sample (centred cosine above {min_centred_gap:g})":
+            fidelity["centred_gap"] > min_centred_gap,
+            "ridge ceiling above it (R^2 and centred cosine)":
+            ridge["r2"] > fidelity["r2"] and ridge["centred_gap"] > fidelity["centred_gap"]}
+
+
 def control_measures(run: RunResult, splits: dict, victim: str, kept: float = 0.1) -> dict:
     """What the positive control reads off one trained model (:func:`train_control_model`), with the
     victim absent at test (Setting A): :func:`feature_diagnostics`, and in ``test`` / ``val`` the
