@@ -145,17 +145,17 @@ from rmm_lib.grids import trml_controls as GC
 
 if QUICK:
     controls = GC.by_cell(results(GC.GRID))
-    longer = controls[("video", GC.VIDEO_LB, "V->T")]
-    print("patience 5, 30 epochs (grid trml), per seed:",
-          ", ".join(f"{v:.1f}" for v in values("classification", "lb", "V->T", "accuracy")),
-          "| epochs run:", ", ".join(str(r["epochs_run"]) for r in runs[("classification", "lb", "V->T")]))
-    print("patience 10, 50 epochs, per seed:          ",
-          ", ".join(f"{100 * r['test']['accuracy']:.1f}" for r in longer),
-          "| epochs run:", ", ".join(str(r["epochs_run"]) for r in longer))
-    print("mean:", S.fmt(S.mean_interval([100 * r["test"]["accuracy"] for r in longer]), 1, 1),
-          "| longer - grid trml, paired:", S.fmt_paired([100 * r["test"]["accuracy"] for r in longer],
-                                                       values("classification", "lb", "V->T", "accuracy"), 1, 1))
-    jumps = [max(abs(a - b) for a, b in zip(r["val_curve"][1:], r["val_curve"][:-1])) for r in longer]
+    video = {"patience 5, 30 epochs": controls[("video", "lb", "V->T")],
+             "patience 10, 50 epochs": controls[("video", GC.VIDEO_LB, "V->T")]}
+    accuracy = {k: [100 * r["test"]["accuracy"] for r in v] for k, v in video.items()}
+    for name, rs in video.items():
+        print(f"{name}, per seed:", ", ".join(f"{a:.1f}" for a in accuracy[name]),
+              "| epochs run:", ", ".join(str(r["epochs_run"]) for r in rs),
+              "| mean:", S.fmt(S.mean_interval(accuracy[name]), 1, 1))
+    print("longer - shorter, paired:", S.fmt_paired(accuracy["patience 10, 50 epochs"],
+                                                    accuracy["patience 5, 30 epochs"], 1, 1))
+    jumps = [max(abs(a - b) for a, b in zip(r["val_curve"][1:], r["val_curve"][:-1]))
+             for r in video["patience 10, 50 epochs"]]
     print("largest change of validation accuracy between two epochs, per seed (points):",
           ", ".join(f"{100 * j:.0f}" for j in jumps))
 

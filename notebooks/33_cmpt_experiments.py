@@ -265,6 +265,32 @@ for case in ("image missing", "text missing"):
 # with rank-32 adapters on q, k, v and o separately learns it. Every table of this notebook still
 # uses the rank-1 towers of the record (grid `cmpt`, not recomputed).
 #
+# ### The towers: the chapter's, the paper's rank, and the records' before issue 24
+#
+# The same CMPT cell on three towers (notebook 30 says how they differ): the chapter's (q, k, v and
+# o adapted separately, rank 32 on the image tower, MiniLM read by the mean of its tokens), the
+# same layout at the paper's rank 1 (`cmpt@r1`), and the towers of the records before issue 24
+# (`cmpt@records`: one rank-1 adapter on the fused q/k/v projection, the image proxy read after the
+# final norm, MiniLM read through [CLS]). Floor and learned as above; differences paired by seed.
+
+# %% tags=["hide-input"]
+# NBVAL_CHECK_OUTPUT
+TOWERS = {"cmpt": "chapter (rank 32)", "cmpt@r1": "paper's rank 1", "cmpt@records": "records before issue 24"}
+rows = {}
+for model, name in TOWERS.items():
+    row = {"complete": mean(values(model, "test", "complete"))}
+    for case in ("image missing", "text missing"):
+        row[case] = mean(values(model, "test", case))
+        row[f"{case}: learned - floor"] = compare(values(model, "test", case), values(model, "floor", case))
+    rows[name] = row
+show_table(rows, title="CMPT on three towers, accuracy (%) over 5 seeds", best=None)
+for other in ("cmpt@r1", "cmpt@records"):
+    print(f"chapter - {TOWERS[other]}:", "; ".join(
+        f"{c} {compare(values('cmpt', 'test', c), values(other, 'test', c))}" for c in G.PATTERNS))
+
+# %% [markdown]
+# TOWERS_PROSE
+#
 # ### Slider
 #
 # The three models' recorded accuracies (mean over seeds, 95 % interval) at the share of test

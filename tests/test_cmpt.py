@@ -245,3 +245,21 @@ def test_digit_photos_are_seeded_and_refuse_bad_input():
     assert not torch.equal(digit_photos(50, "train", seed=3)[0], images)
     with pytest.raises(ValueError, match="pool of scans"):
         digit_photos(5, "unlabelled")
+
+
+def test_quick_towers_are_the_chapters_and_the_records_stay_buildable(pair):
+    """The chapter's towers (recipe.QUICK, issue 24): q, k, v and o adapted separately at rank 32
+    on the image tower, its proxy read before the final norm, MiniLM read by its mean token with the
+    proxy at [CLS]'s position; RECORDS_MODEL (grid compare until it is recomputed) still builds the
+    towers before issue 24: one fused rank-1 adapter, read after the norm, MiniLM's [CLS]."""
+    width = recipe.IMAGE_TOWER["width"]
+    new = recipe.build_cmpt(pair["train"], **recipe.QUICK["model"])
+    image, text = new.encoders["image"], new.encoders["text"]
+    adapted = {n.split(".lora_A")[0].split(".")[-1] for n, _ in image.named_parameters() if "lora_A" in n}
+    assert adapted == {"q_proj", "k_proj", "v_proj", "out_proj"} and image.proxy_read == "before_norm"
+    assert cmpt.parameter_report(new)["lora/image"]["learnable"] == 4 * 32 * (width + width)
+    assert (text.pooling, text.proxy_position) == ("mean", "cls")
+    old = recipe.build_cmpt(pair["train"], **recipe.RECORDS_MODEL)
+    assert old.encoders["image"].proxy_read == "final_norm" and old.encoders["text"].pooling == "cls"
+    assert not any("q_proj" in n for n, _ in old.encoders["image"].named_parameters())
+    assert cmpt.parameter_report(old)["lora/image"]["learnable"] < cmpt.parameter_report(new)["lora/image"]["learnable"] / 10

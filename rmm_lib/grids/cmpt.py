@@ -26,13 +26,19 @@ import numpy as np
 from .. import missing
 from ..data import make_testbed
 from ..records import Grid
-from ..recipes.cmpt import IMAGE_PRETRAIN, IMAGE_TOWER, QUICK
+from ..recipes.cmpt import IMAGE_PRETRAIN, IMAGE_TOWER, QUICK, QUICK_TOWERS, RECORDS_TOWERS
 from .intro import CONFIG as INTRO
 
 SEEDS = (0, 1, 2, 3, 4)
 PAIR = ("image", "text")
 VARIANTS = ("cmpt", "dropout", "baseline")
 MAP_TYPES = ("image", "both", "text")
+#: CMPT on other towers (issue 24), the same cell as ``cmpt`` otherwise: ``cmpt@r1`` the paper's
+#: rank 1 in the chapter's adapter layout, ``cmpt@records`` the towers of the records before
+#: issue 24 (one fused adapter, proxy read after the final norm, MiniLM's [CLS] at the proxy's position).
+TOWER_VARIANTS = {"cmpt@r1": {"image_tower": {**QUICK_TOWERS["image"], "rank": 1}},
+                  "cmpt@records": {"image_tower": dict(RECORDS_TOWERS["image"]),
+                                   "text_tower": dict(RECORDS_TOWERS["text"])}}
 CONFIG = {
     "sizes": dict(INTRO["sizes"]),
     "benchmark_seed": INTRO["benchmark_seed"],
@@ -42,11 +48,13 @@ CONFIG = {
     "model": dict(QUICK["model"]),
     "image_tower": dict(IMAGE_TOWER),
     "image_pretrain": dict(IMAGE_PRETRAIN),
+    "tower_variants": {k: {m: dict(t) for m, t in v.items()} for k, v in TOWER_VARIANTS.items()},
     "map_eta": 0.7,
     "sweep_rates": [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0],
     "seeds": list(SEEDS),
 }
-MODELS = VARIANTS + tuple(f"map:{t}" for t in MAP_TYPES) + tuple(f"alone:{m}" for m in PAIR)
+MODELS = (VARIANTS + tuple(TOWER_VARIANTS) + tuple(f"map:{t}" for t in MAP_TYPES)
+          + tuple(f"alone:{m}" for m in PAIR))
 #: The presence patterns (image, text) every complete-training cell is scored under.
 PATTERNS = {"complete": (True, True), "image missing": (False, True), "text missing": (True, False)}
 #: What a model sees at test under each pattern: the modalities whose limit bounds it.
@@ -96,6 +104,15 @@ def _pattern_scores(trainer, test) -> tuple:
     return preds, scores
 
 
+def floor_scores(trainer, test) -> dict:
+    """The scores of :data:`PATTERNS` with the trained model's final proxy tokens zeroed (the floor)."""
+    trainer.model.zero_proxy = True
+    try:
+        return _pattern_scores(trainer, test)[1]
+    finally:
+        trainer.model.zero_proxy = False
+
+
 def _proxy_cosines(trainer, test) -> dict:
     """Mean cosine of each proxy with the other modality's class token: same sample vs other samples."""
     import torch
@@ -138,7 +155,9 @@ def _cell(config: dict, cell: str) -> dict:
         trainer = _fit(config, data, "cmpt", seed, masks)
         alone = test.with_presence(only_modality(len(test), config["modalities"], kept))
         return {"test": {"accuracy": trainer.evaluate(alone)["accuracy"]}, **_summary(trainer)}
-    trainer = _fit(config, data, model, seed)
+    if model in config["tower_variants"]:  # CMPT on other towers
+        config = {**config, "model": {**config["model"], **config["tower_variants"][model]}}
+    trainer = _fit(config, data, model.split("@")[0], seed)
     preds, scores = _pattern_scores(trainer, test)
     out = {"test": scores, **_summary(trainer)}
     out["sweep"] = {}
@@ -148,12 +167,8 @@ def _cell(config: dict, cell: str) -> dict:
                               for r in config["sweep_rates"]]
     out["per_class"] = {k: per_class_recall(preds[p], n_classes).tolist() for k, p in PATTERNS.items()
                         if k != "complete"}
-    if model == "cmpt":
-        trainer.model.zero_proxy = True
-        try:
-            out["floor"] = _pattern_scores(trainer, test)[1]
-        finally:
-            trainer.model.zero_proxy = False
+    if model.startswith("cmpt"):
+        out["floor"] = floor_scores(trainer, test)
         out["proxy_cosine"] = _proxy_cosines(trainer, test)
         out["history"] = [{k: h[k] for k in ("epoch", "train_task", "train_align", "val_accuracy") if k in h}
                           for h in trainer.history]

@@ -15,10 +15,11 @@ where no control can show anything.)
 * ``control/ub/-/seed=s`` -- UB on the same features (complete training and test): the ceiling.
 * ``normalize/{off,on}/{victim}/seed=s`` -- the testbed (the chapter's data), Setting A, TRML
   with ``normalize_virtual`` off (the paper as written) and on (ours): validation and test.
-* ``video/lb:epochs=50+patience=10/V->T/seed=s`` -- notebook 12's video tower alone (grid ``trml``'s
-  ``classification/lb/V->T`` cells) trained with a longer patience and more epochs (the cell name
-  holds the two settings that differ from ``train``): whether its bimodal spread over seeds is its
-  early stopping. Records the validation accuracy of every epoch.
+* ``video/lb/V->T/seed=s``, ``video/lb:epochs=50+patience=10/V->T/seed=s`` -- notebook 12's video
+  tower alone (LB, text missing) trained with ``train`` (the setting of grid ``trml`` before issue
+  24) and with a longer patience and more epochs (the cell name holds the two settings that differ
+  from ``train``; grid ``trml`` has trained its classification cells so since): whether its bimodal
+  spread over seeds is its early stopping. Records the validation accuracy of every epoch.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def cells(config: dict = CONFIG) -> tuple:
     out += [f"control/constant/T->V/seed={s}" for s in seeds]  # the broken variant, on one victim
     out += [f"control/ub/-/seed={s}" for s in seeds]
     out += [f"normalize/{n}/{v}/seed={s}" for n in ("off", "on") for v in VICTIMS for s in seeds]
-    out += [f"video/{VIDEO_LB}/V->T/seed={s}" for s in seeds]
+    out += [f"video/{m}/V->T/seed={s}" for m in ("lb", VIDEO_LB) for s in seeds]
     return tuple(out)
 
 
@@ -79,7 +80,7 @@ def _cell(config: dict, cell: str) -> dict:
     train = TrainConfig.from_dict(config["train"])
     clip, tokenizer, splits = data(config, "control" if part == "control" else "testbed")
     if part == "video":
-        settings = {k: int(v) for k, v in (kv.split("=") for kv in method.split(":")[1].split("+"))}
+        settings = {k: int(v) for k, v in (kv.split("=") for kv in method.split(":")[1].split("+"))} if ":" in method else {}
         train = TrainConfig.from_dict({**config["train"], **settings})
         run = R.run_trml(clip, splits, "lb", config["setting"], victim, config["kept"], task=config["task"],
                          config=train, seed=seed, tokenizer=tokenizer, **config["model"])

@@ -34,7 +34,7 @@ from ..profiles import cache_root
 from ..train import TrainConfig, Trainer
 from ..files import building, save_atomically
 from ..utils import seed_everything, set_threads
-from .cmpt import IMAGE_TOWER, QUICK, build_cmpt, quick_image_tower, variant_options
+from .cmpt import IMAGE_TOWER, QUICK, RECORDS_MODEL, build_cmpt, quick_image_tower, variant_options
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ def fit(method: str, splits: dict, seed: int, masks: dict | None = None, task: s
         if task != "classification":
             raise ValueError("CMPT has a classification head only (Sec. 3.4); it has no score track.")
         variant = "cmpt" if method == "cmpt" else "baseline"
-        model = build_cmpt(train, **QUICK["model"], **variant_options(variant, bool(train.presence.all())))
+        model = build_cmpt(train, **RECORDS_MODEL, **variant_options(variant, bool(train.presence.all())))
     else:
         model = build(method, train, task)
     trainer = Trainer(model, TrainConfig.from_dict(train_config or TRAIN, seed=seed), progress=False)
