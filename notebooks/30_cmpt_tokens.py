@@ -155,7 +155,7 @@ if PROFILE.name == "quick":
 # The mean of the tokens reads the reviews best, 3.3 points above [CLS], and best with the proxy
 # at [CLS]'s position id, where every word keeps its pretrained position (a position of its own
 # shifts them by one and costs 2.3 points). At either position the proxy's output depends on its
-# input: two random vectors in its slot come out 23 % (own position: 38 %) apart, so the slot can
+# input: two random vectors in its slot come out 23 % (own position: 37-39 %) apart, so the slot can
 # carry something. (Issue 24 had measured MiniLM's first output as nearly blind to its input; the
 # measurement above does not reproduce that.) The chapter reads MiniLM by the mean of its tokens,
 # the proxy at [CLS]'s position id: the "class token" of text in Eqs. 4-5 is that mean.

