@@ -155,14 +155,14 @@ if PROFILE.name == "quick":
 # The mean of the tokens reads the reviews best, 3.3 points above [CLS], and best with the proxy
 # at [CLS]'s position id, where every word keeps its pretrained position (a position of its own
 # shifts them by one and costs 2.3 points). At either position the proxy's output depends on its
-# input: two random vectors in its slot come out 23 % (own position: 37-39 %) apart, so the slot can
-# carry something. (Issue 24 had measured MiniLM's first output as nearly blind to its input; the
-# measurement above does not reproduce that.) The chapter reads MiniLM by the mean of its tokens,
+# input: two random vectors in its slot come out 23 % (own position: 37 %) apart, so the slot can
+# carry something. (An earlier probe of MiniLM had found its first output nearly blind to its
+# input; the measurement above does not reproduce that.) The chapter reads MiniLM by the mean of its tokens,
 # the proxy at [CLS]'s position id: the "class token" of text in Eqs. 4-5 is that mean.
 #
 # **The image tower.** The paper adapts q, k, v and o separately in every block of a 12-block
 # ViT-B/16 at rank 1. Our tower has one block, and open_clip fuses q, k and v into one projection,
-# so the records before issue 24 had a single rank-1 adapter on it. The chapter now splits the
+# so this book's earlier towers had a single rank-1 adapter on it. The chapter now splits the
 # fused projection (`rmm_lib.methods.cmpt.split_attention`: the same function, three linears) and
 # adapts q, k, v and o separately, reads the image proxy before the frozen final norm (its
 # scale is then the adapters' to set), and uses rank 32: notebook 31's positive control gives the

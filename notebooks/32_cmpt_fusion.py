@@ -133,8 +133,8 @@ for c in G.PATTERNS:
     print(f"{c:13s}: modality dropout - baseline {S.fmt_paired(acc['dropout'][c], acc['baseline'][c])}")
 
 # %% [markdown]
-# Without proxies, modality dropout changes nothing measurable with both modalities (+0.6) or with
-# the text missing (-0.7), and with the image missing it is worth 14.5 [10.1, 19.0] points: the
+# Without proxies, modality dropout changes nothing measurable with both modalities (+0.6 [-0.8,
+# +1.9]) or with the text missing (-0.7 [-3.8, +2.4]), and with the image missing it is worth 14.5 [10.1, 19.0] points: the
 # baseline, whose head only ever saw two class tokens summed, reads the review alone at 40-51 %
 # across seeds, the same model trained with dropout at 56-60 %: a head that has seen one class
 # token alone in training learns to read it alone. CMPT (proxies, alignment and the same dropout) is higher again

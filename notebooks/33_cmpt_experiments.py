@@ -265,17 +265,17 @@ for case in ("image missing", "text missing"):
 # keeps "the learned proxy carries the missing modality" as a strict expected failure, read from
 # this record.
 #
-# ### The towers: the chapter's, the paper's rank, and the records' before issue 24
+# ### The towers: the chapter's, the paper's rank, and the book's earlier ones
 #
 # The same CMPT cell on three towers (notebook 30 says how they differ): the chapter's (q, k, v and
 # o adapted separately, rank 32 on the image tower, MiniLM read by the mean of its tokens), the
-# same layout at the paper's rank 1 (`cmpt@r1`), and the towers of the records before issue 24
+# same layout at the paper's rank 1 (`cmpt@r1`), and the towers this book used before
 # (`cmpt@records`: one rank-1 adapter on the fused q/k/v projection, the image proxy read after the
 # final norm, MiniLM read through [CLS]). Floor and learned as above; differences paired by seed.
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-TOWERS = {"cmpt": "chapter (rank 32)", "cmpt@r1": "paper's rank 1", "cmpt@records": "records before issue 24"}
+TOWERS = {"cmpt": "chapter (rank 32)", "cmpt@r1": "paper's rank 1", "cmpt@records": "earlier towers"}
 rows = {}
 for model, name in TOWERS.items():
     row = {"complete": mean(values(model, "test", "complete"))}
@@ -290,12 +290,12 @@ for other in ("cmpt@r1", "cmpt@records"):
 
 # %% [markdown]
 # No tower differs measurably from another in any column: the chapter's towers against the paper's
-# rank 1 +0.1, +1.8 [-4.5, +8.1] and -3.2 [-8.2, +1.8] points (complete, image missing, text
-# missing), against the records' towers -0.8, +2.7 [-2.2, +7.6] and -0.9 [-2.1, +0.3]. On none of
+# rank 1 +0.1 [-2.3, +2.5], +1.8 [-4.5, +8.1] and -3.2 [-8.2, +1.8] points (complete, image missing,
+# text missing), against the earlier towers -0.8 [-2.2, +0.6], +2.7 [-2.2, +7.6] and -0.9 [-2.1, +0.3]. On none of
 # them does the learned proxy do better than zeros: learned minus floor lies between -3.1 and 0.0,
-# measurably below zero with the text missing on the chapter's and the records' towers. So the
+# measurably below zero with the text missing on the chapter's and the earlier towers. So the
 # verdict of the earlier records -- the proxy closes none of the gap -- stands, but its reason has
-# changed. With the records' towers the proxy could not have carried a per-sample target even where
+# changed. With the earlier towers the proxy could not have carried a per-sample target even where
 # one exists (it fails the positive control of notebook 31); with the chapter's it can, and still
 # finds nothing worth carrying, because the photo holds little of its review.
 #
@@ -352,10 +352,12 @@ view.live();
 
 # %% tags=["hide-input"]
 names = list(CLASS_NAMES)
+# per class: the mean recall gain over seeds and its 95 % interval
+gain_bands = {case: {k: np.array(v) for k, v in S.bands((np.array(values("cmpt", "per_class", case))
+                                                        - np.array(values("dropout", "per_class", case))).T).items()}
+              for case in ("text missing", "image missing")}
 fig, axes = plt.subplots(1, 2, figsize=(7.0, 3.4), sharey=True, layout="constrained")
-for ax, case in zip(axes, ("text missing", "image missing")):
-    gains = np.array(values("cmpt", "per_class", case)) - np.array(values("dropout", "per_class", case))
-    band = {k: np.array(v) for k, v in S.bands(gains.T).items()}  # per class: mean and 95 % interval
+for ax, (case, band) in zip(axes, gain_bands.items()):
     order = np.argsort(-band["mean"])
     mid = band["mean"][order]
     err = np.stack([mid - band["low"][order], band["high"][order] - mid])
@@ -366,9 +368,7 @@ axes[1].set_ylabel("");
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-for case in ("text missing", "image missing"):
-    gains = np.array(values("cmpt", "per_class", case)) - np.array(values("dropout", "per_class", case))
-    band = S.bands(gains.T)
+for case, band in gain_bands.items():
     real = [names[k] for k in range(len(names)) if band["low"][k] > 0 or band["high"][k] < 0]
     print(f"{case}: classes whose gain's interval excludes zero: {', '.join(real) or 'none'}")
 

@@ -265,3 +265,18 @@ def test_quick_towers_are_the_chapters_and_the_records_stay_buildable(pair):
     assert old.encoders["image"].proxy_read == "final_norm" and old.encoders["text"].pooling == "cls"
     assert not any("q_proj" in n for n, _ in old.encoders["image"].named_parameters())
     assert cmpt.parameter_report(old)["lora/image"]["learnable"] < cmpt.parameter_report(new)["lora/image"]["learnable"] / 10
+
+
+def test_minilm_readings_measure_every_reading_and_a_proxy_slot_that_carries(pair):
+    """Notebook 30's measurement behind the chapter's text tower: every (position, pooling) of
+    TextTokens is read, the probe scores a probability, and the proxy's output moves with its
+    input at both positions (0 would be a slot that cannot carry anything)."""
+    readings = recipe.minilm_readings(pair, max_length=16, batch_size=64)
+    assert set(readings) == {(p, q) for p in cmpt.TextTokens.POSITIONS for q in cmpt.TextTokens.POOLINGS}
+    assert all(0.0 <= r["probe_val_accuracy"] <= 1.0 for r in readings.values())
+    assert min(r["proxy_output_change"] for r in readings.values()) > 0.05, readings
+    # the pooling reads the sentence, never the proxy: at one position both poolings see the same
+    # proxy outputs; the position changes what the encoder is given, and so the proxy's outputs
+    change = {k: round(r["proxy_output_change"], 5) for k, r in readings.items()}
+    assert change[("cls", "cls")] == change[("cls", "mean")] and change[("own", "cls")] == change[("own", "mean")]
+    assert change[("cls", "cls")] != change[("own", "cls")]

@@ -206,9 +206,9 @@ def _acc(runs, method, victim, part="test"):
 def test_trml_matching_finds_own_samples(chapter_runs):
     """What holds on the testbed: TRML's virtual features pick out their own sample in a batch of 64
     far above chance -- the 95 % interval of the mean over seeds above three times chance (3/64); a
-    generator re-initialised after training sits at chance (notebook 11: 0.019). (TRML against LB is the chapter's finding, not a property of the code: with the
-    classification cells trained to a patience of 10, TRML is really below LB with the visual
-    missing, notebook 12; the strict xfail below keeps the paper's claim.)"""
+    generator re-initialised after training sits at chance (notebook 11: 0.019). TRML against LB is
+    the chapter's finding, not a property of the code (with the visual missing it is really below
+    LB, notebook 12); the strict xfail below keeps the paper's claim."""
     from rmm_lib import stats
 
     for victim in ("T->V", "V->T"):

@@ -638,7 +638,6 @@ def feature_diagnostics(model: TRML, splits: dict, victim: str, kept: float = 0.
             "virtual_norm": float(test[virt].norm(dim=1).mean())}
 
 
-@torch.no_grad()
 def diagnostics_claims(diagnostics: dict, min_centred_gap: float = 0.1) -> dict:
     """The two claims notebooks 10 and 11 check on :func:`feature_diagnostics`: the virtual feature
     carries its own sample (centred same-minus-other cosine above ``min_centred_gap``), and the
@@ -650,6 +649,7 @@ def diagnostics_claims(diagnostics: dict, min_centred_gap: float = 0.1) -> dict:
             ridge["r2"] > fidelity["r2"] and ridge["centred_gap"] > fidelity["centred_gap"]}
 
 
+@torch.no_grad()
 def control_measures(run: RunResult, splits: dict, victim: str, kept: float = 0.1) -> dict:
     """What the positive control reads off one trained model (:func:`train_control_model`), with the
     victim absent at test (Setting A): :func:`feature_diagnostics`, and in ``test`` / ``val`` the
