@@ -39,7 +39,6 @@ def measure(method: str, steps: int, batch_size: int) -> dict:
 
     from rmm_lib.grids import compare as G
     from rmm_lib.recipes import compare as R
-    from rmm_lib.recipes.cmpt import QUICK, build_cmpt, variant_options
     from rmm_lib.train import TrainConfig, Trainer
     from rmm_lib.utils import seed_everything, select_device, set_threads
 
@@ -61,13 +60,10 @@ def measure(method: str, steps: int, batch_size: int) -> dict:
     data = R.prepare(method, splits)
     batch = data["train"].subset(rows)
     seed_everything(0)
-    if method in R.TOKEN_METHODS:
-        variant = "cmpt" if method == "cmpt" else "baseline"
-        model = build_cmpt(batch, **QUICK["model"], **variant_options(variant, True))
-    else:
-        model = R.build(method, batch)
+    model = R.build_token_model(method, batch) if method in R.TOKEN_METHODS else R.build(method, batch)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    trainer = Trainer(model, TrainConfig.from_dict(R.TRAIN, epochs=1, seed=0, device=str(device)), progress=False)
+    config = {**R.train_config_of(method), "epochs": 1, "batch_size": len(batch)}  # one step: the whole batch
+    trainer = Trainer(model, TrainConfig.from_dict(config, seed=0, device=str(device)), progress=False)
     for _ in range(2):
         trainer.fit(batch, epochs=trainer.epoch + 1)
     if device.type == "cuda":

@@ -305,7 +305,8 @@ def plot_sweep_grid(rates, curves: dict, rows: dict, reference: str | None = Non
                 ax.set_ylim(*ylim)
         row_axes[0].set_ylabel(ylabel)
         handles, labels = row_axes[0].get_legend_handles_labels()
-        sub.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=SMALL, frameon=False)
+        ncols = 3 if max(map(len, labels)) <= 26 else 2  # long names in three columns overflow the page
+        sub.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=SMALL, frameon=False)
     return fig
 
 

@@ -29,6 +29,7 @@ import datetime
 import hashlib
 import json
 import math
+import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -161,7 +162,7 @@ def stale_reason(grid: Grid, record: dict | None) -> str | None:
 def _write(grid: Grid, record: dict, root: Path | None) -> None:
     path = grid.path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # one per process: two runs may write the same record
     tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     tmp.replace(path)  # never a half-written record
 

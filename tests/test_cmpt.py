@@ -252,8 +252,8 @@ def test_digit_photos_are_seeded_and_refuse_bad_input():
 def test_quick_towers_are_the_chapters_and_the_records_stay_buildable(pair):
     """The chapter's towers (recipe.QUICK, issue 24): q, k, v and o adapted separately at rank 32
     on the image tower, its proxy read before the final norm, MiniLM read by its mean token with the
-    proxy at [CLS]'s position; RECORDS_MODEL (grid compare until it is recomputed) still builds the
-    towers before issue 24: one fused rank-1 adapter, read after the norm, MiniLM's [CLS]."""
+    proxy at [CLS]'s position; RECORDS_MODEL (grid compare's ``cmpt@records`` variant) still builds
+    the earlier towers: one fused rank-1 adapter, read after the norm, MiniLM's [CLS]."""
     width = recipe.IMAGE_TOWER["width"]
     new = recipe.build_cmpt(pair["train"], **recipe.QUICK["model"])
     image, text = new.encoders["image"], new.encoders["text"]

@@ -66,19 +66,24 @@ def test_the_notebook_writes_no_mask_of_its_own():
 def test_cell_names_round_trip_and_every_cell_is_a_known_method_and_protocol():
     assert G.parse("n_train=100/mla:released|rate:0.5/seed=2") == ("n_train=100", "mla:released", "rate:0.5", 2)
     assert G.parse("lb:image|complete/seed=0") == (None, "lb:image", "complete", 0)
+    assert G.parse("labels=100/trml+unlabelled|complete/seed=4") == ("labels=100", "trml+unlabelled", "complete", 4)
     for cell in G.GRID.cells:
         if cell.startswith("limits/"):
             assert cell[7:] in G.CONFIG["regimes"]
             continue
         regime, method, protocol, seed = G.parse(cell)
-        assert method in R.METHODS and protocol in R.PROTOCOLS + ("score",)
-        assert regime is None or regime in G.CONFIG["regimes"]
+        assert method in R.ALL_METHODS and protocol in R.PROTOCOLS + ("score",)
+        assert regime is None or regime in G.CONFIG["regimes"] or regime in G.CONFIG["label_scarce"]
         assert R.runs_under(method, protocol), cell
+        assert method not in R.UNLABELLED_METHODS or regime in G.CONFIG["label_scarce"], cell
     main = [c for c in G.GRID.cells if "/" not in c.rsplit("/seed=", 1)[0]]
-    for method in R.METHODS:  # at least five seeds of every method under each protocol it runs
+    for method in R.METHODS + R.VARIANTS:  # at least five seeds of every method under each protocol it runs
         for protocol in R.PROTOCOLS:
             seeds = {G.parse(c)[3] for c in main if G.parse(c)[1:3] == (method, protocol)}
-            assert not R.runs_under(method, protocol) or len(seeds) >= 5, (method, protocol)
+            assert not G._runs(G.CONFIG, method, protocol) or len(seeds) >= 5, (method, protocol)
+    scarce = [G.parse(c) for c in G.GRID.cells if c.startswith(tuple(f"{r}/" for r in G.CONFIG["label_scarce"]))]
+    for method in ("trml", "trml+unlabelled", "cmpt", "cmpt+unlabelled", "concat", "dropout"):
+        assert len({s for _, m, _, s in scarce if m == method}) >= 5, method
 
 
 # ----------------------------------------------------------------------------- one footing, one trainer
@@ -125,14 +130,20 @@ def test_every_method_trains_through_the_one_trainer_with_one_configuration(tiny
 
     monkeypatch.setattr(Trainer, "fit", spy)
     quick = {**R.TRAIN, "epochs": 1, "max_batches": 1}
+    # MLA keeps its paper's optimiser (SGD with momentum), with the same one-epoch budget here
+    monkeypatch.setattr(R, "TRAIN_BY_METHOD", {m: {**c, "epochs": 1, "max_batches": 1} for m, c in R.TRAIN_BY_METHOD.items()})
     masks = R.protocol_masks("map:both", 0, SIZES)[0]
-    for method in R.METHODS:
+    optimisers = {}
+    for method in R.METHODS + R.VARIANTS:
         data = R.prepare(method, tiny)
         trainer = R.fit(method, data, 0, masks, train_config=quick)
         assert trainer.epoch == 1
-    names = [s[0] for s in seen]
-    assert len(seen) == len(R.METHODS) and len({s[1:] for s in seen}) == 1
-    assert {"UnimodalModel", "ConcatFusion", "LateFusion", "TRML", "MLA", "CMPTModel"} <= set(names)
+        optimisers[method] = type(trainer.optimizer).__name__
+    own = [s for s, m in zip(seen, R.METHODS + R.VARIANTS) if m not in R.TRAIN_BY_METHOD]
+    assert len(seen) == len(R.METHODS + R.VARIANTS) and len({s[1:] for s in own}) == 1
+    assert {"UnimodalModel", "ConcatFusion", "LateFusion", "TRML", "MLA", "CMPTModel"} <= {s[0] for s in seen}
+    assert optimisers["mla"] == optimisers["mla:released"] == "SGD"  # MLA App. A.3
+    assert optimisers["mla@adamw"] == optimisers["concat"] == optimisers["cmpt"] == "AdamW"
     with pytest.raises(ValueError, match="classification head only"):
         R.fit("cmpt", tiny, 0, task="regression", train_config=quick)
 
@@ -144,6 +155,81 @@ def test_the_released_mla_variant_differs_from_the_paper_in_what_facts_says(tiny
     assert (released.projection, released.fusion, released.normalize_p) == (False, "batch_entropy", True)
 
 
+def cmpt_lora(model) -> int:
+    from rmm_lib.methods.cmpt import parameter_report
+
+    return parameter_report(model)["lora/image"]["learnable"]
+
+
+def test_cmpt_arms_differ_only_in_proxy_dropout_and_towers(tiny):
+    arms = {m: R.build_token_model(m, tiny["train"]) for m in ("cmpt", "cmpt:baseline", "cmpt:dropout", "cmpt@records",
+                                                                 "cmpt:dropout@r1")}
+    assert [arms[m].use_proxy for m in arms] == [True, False, False, True, False]
+    lora = {m: cmpt_lora(arms[m]) for m in ("cmpt:dropout", "cmpt:dropout@r1")}
+    assert lora["cmpt:dropout"] == 32 * lora["cmpt:dropout@r1"]  # the same adapters, rank 32 and rank 1
+    assert arms["cmpt:baseline"].dropout_probs is None
+    assert arms["cmpt:dropout"].dropout_probs is not None and arms["cmpt"].dropout_probs is not None
+    # the chapter's towers (split q/k/v/o) for the comparison's arms; the earlier fused ones for @records
+    split = [any("q_proj" in n for n, _ in arms[m].encoders["image"].named_parameters()) for m in arms]
+    assert split == [True, True, True, False, True]
+    with pytest.raises(ValueError, match="not a CMPT arm"):
+        R.build_token_model("concat", tiny["train"])
+    with pytest.raises(ValueError, match="Unknown method"):
+        R.base_method("cmpt:proxy-only")
+
+
+# ----------------------------------------------------------------------------- few labels, unlabelled pairs
+def test_label_scarce_hides_labels_only_from_the_arms_that_read_unlabelled_pairs(tiny):
+    from rmm_lib.losses import UNLABELLED
+
+    train = tiny["train"].with_presence(R.protocol_masks("map:both", 0, SIZES)[0]["train"])
+    alone = R.label_scarce(train, 10, "trml")
+    assert len(alone) == 10 and torch.equal(alone.label, train.label[:10])
+    pairs = R.label_scarce(train, 10, "trml+unlabelled")
+    assert len(pairs) == len(train) and torch.equal(pairs.label[:10], train.label[:10])
+    assert (pairs.label[10:] == UNLABELLED).all() and pairs.presence[10:].all()  # complete, unlabelled
+    assert torch.equal(pairs.presence[:10], train.presence[:10])
+    for n in (0, len(train)):
+        with pytest.raises(ValueError, match="n_labelled"):
+            R.label_scarce(train, n, "trml")
+
+
+def test_an_unlabelled_sample_carries_no_task_loss_and_a_batch_of_them_keeps_the_graph():
+    from types import SimpleNamespace
+
+    from rmm_lib.losses import UNLABELLED, task_loss
+
+    logits = torch.randn(6, 4, requires_grad=True)
+    label = torch.tensor([0, 1, UNLABELLED, 3, UNLABELLED, 2])
+    loss = task_loss("classification", logits, SimpleNamespace(label=label))
+    keep = label != UNLABELLED
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits[keep], label[keep]))
+    loss.backward()
+    assert logits.grad[~keep].abs().sum() == 0 and logits.grad[keep].abs().sum() > 0
+    none = task_loss("classification", logits, SimpleNamespace(label=torch.full((6,), UNLABELLED)))
+    assert none.item() == 0 and none.requires_grad
+    full = torch.tensor([0, 1, 2, 3, 0, 1])
+    assert torch.equal(task_loss("classification", logits, SimpleNamespace(label=full)),
+                       torch.nn.functional.cross_entropy(logits, full))
+
+
+@pytest.mark.parametrize("method", ["trml+unlabelled", "cmpt+unlabelled"])
+def test_unlabelled_pairs_train_the_matching_or_alignment_loss_and_nothing_else(tiny, method):
+    data = R.prepare(method, tiny)
+    train = R.label_scarce(data["train"], 10, method)
+    seed_model = R.build_token_model(method, train) if method.startswith("cmpt") else R.build("trml", train)
+    if method.startswith("cmpt"):
+        seed_model.dropout_probs = None  # every unlabelled pair stays complete in this batch
+    batch = train[list(range(10, len(train)))]  # the unlabelled pairs only
+    out = seed_model.training_step(batch)
+    task = out.get("task", out.get("task_loss"))
+    extra = out.get("align", out.get("sml_loss"))
+    assert float(task) == 0 and float(extra) > 0
+    out["loss"].backward()
+    moved = [n for n, p in seed_model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+    assert moved and not any(n.startswith("head") for n in moved), moved
+
+
 # ----------------------------------------------------------------------------- regimes
 def test_regime_knobs_turn_the_benchmark_option_they_name(tiny):
     sizes, options = G.regime_options(G.CONFIG, "n_train=100")
@@ -152,6 +238,7 @@ def test_regime_knobs_turn_the_benchmark_option_they_name(tiny):
     assert (options["redundancy"], options["shared_traces"]) == (0.0, 0.0) and sizes == G.CONFIG["sizes"]
     with pytest.raises(ValueError, match="Unknown regime"):
         G.regime_options(G.CONFIG, "n_train=7")
+    assert G.regime_options(G.CONFIG, "labels=100") == (G.CONFIG["sizes"], G.CONFIG["benchmark"])
     # image_noise: the same photos with more sensor noise (the draw is otherwise the same)
     cfg = {**G.CONFIG, "sizes": SIZES, "regimes": {"clean": {"image_noise": 0.0}, "noisy": {"image_noise": 1.0}}}
     clean, noisy = G.splits(cfg, "clean")["test"], G.splits(cfg, "noisy")["test"]

@@ -13,8 +13,22 @@ validation accuracy, never on test).
   into one, so TRML here tests its mechanism (generators + semantic matching + sum fusion) on
   the same features as everyone else, not the paper's encoders.
 * **CMPT** cannot read pooled features: its proxy tokens enter the towers, so it runs the towers
-  themselves, adapted with rank-1 LoRA (the chapter's recipe). Its matched control is the same
-  model without proxies (``cmpt:baseline``, Sec. 4.6.1's baseline on the same LoRA towers).
+  themselves with the chapter's adapters (:data:`CMPT_MODEL`: q, k, v, o adapted separately, rank
+  32 on the one-block image tower, rank 1 on MiniLM read by the mean of its tokens). Its matched
+  controls are the same adapted towers without proxies: ``cmpt:baseline`` (no modality dropout,
+  Sec. 4.6.1's baseline) and ``cmpt:dropout`` (modality dropout, no proxy, no alignment).
+
+Each method trains with its paper's optimiser where the paper names one: MLA (both variants) with
+SGD and momentum (:data:`TRAIN_BY_METHOD`, the MLA chapter's quick settings); every other method
+with :data:`TRAIN`. Earlier settings stay as named variants (:data:`VARIANTS`): ``mla@adamw`` (MLA
+under :data:`TRAIN`) and ``cmpt@records`` (CMPT on the towers of the book's earlier records).
+
+**Unlabelled pairs** (:func:`label_scarce`, an extension beyond the papers, off unless a cell asks
+for it): a training split where only the first ``n_labelled`` samples keep their label. The
+methods whose extra loss needs no label (``trml+unlabelled``: TRML's semantic matching;
+``cmpt+unlabelled``: CMPT's alignment) also see the remaining complete pairs with the label
+:data:`~rmm_lib.losses.UNLABELLED`, which carries no task loss; every other method trains on the
+labelled samples alone.
 """
 from __future__ import annotations
 
@@ -30,23 +44,41 @@ from torch import nn
 from .. import missing
 
 from ..data.types import MultimodalDataset
+from ..losses import UNLABELLED
 from ..profiles import cache_root
 from ..train import TrainConfig, Trainer
 from ..files import building, save_atomically
 from ..utils import seed_everything, set_threads
 from .cmpt import IMAGE_TOWER, QUICK, RECORDS_MODEL, build_cmpt, quick_image_tower, variant_options
+from .mla import QUICK_TRAIN as MLA_TRAIN
 
 log = logging.getLogger(__name__)
 
-#: One trainer configuration for every method (the CMPT chapter's quick settings).
+#: The trainer configuration of every method without one of its own (the CMPT chapter's quick settings).
 TRAIN = dict(QUICK["train"])
+#: Methods whose paper names another optimiser: MLA's SGD with momentum (App. A.3; the MLA
+#: chapter's quick step and epoch budget, chosen there on validation).
+TRAIN_BY_METHOD = {"mla": dict(MLA_TRAIN), "mla:released": dict(MLA_TRAIN)}
+#: The CMPT model options of the comparison: the CMPT chapter's towers and adapters.
+CMPT_MODEL = dict(QUICK["model"])
 #: The per-modality encoder of the feature methods: features -> 128 -> 128 -> ``dim`` (MLA App. A.3.2).
 ENCODER = {"hidden": 128, "dim": 64}
 #: The review's tokens kept by both the frozen and the LoRA text tower (the CMPT chapter's).
 TEXT_MAX_LENGTH = int(QUICK["model"]["text_max_length"])
 FEATURE_METHODS = ("lb:image", "lb:text", "concat", "late", "dropout", "trml", "mla", "mla:released")
-TOKEN_METHODS = ("cmpt", "cmpt:baseline")
+TOKEN_METHODS = ("cmpt", "cmpt:baseline", "cmpt:dropout")
 METHODS = FEATURE_METHODS + TOKEN_METHODS
+#: Earlier settings kept as named variants: ``mla@adamw`` (MLA under :data:`TRAIN`, as the book's
+#: earlier records ran it) and ``cmpt@records`` (CMPT on :data:`~rmm_lib.recipes.cmpt.RECORDS_MODEL`'s
+#: towers: fused attention adapted at rank 1, proxies read after the final norm, MiniLM's [CLS]).
+#: ``cmpt:dropout@r1`` is the no-proxy dropout arm with every adapter at rank 1 (the paper's rank).
+VARIANTS = ("mla@adamw", "cmpt@records", "cmpt:dropout@r1")
+#: The two methods that may also read unlabelled complete pairs (:func:`label_scarce`).
+UNLABELLED_METHODS = ("trml+unlabelled", "cmpt+unlabelled")
+ALL_METHODS = METHODS + VARIANTS + UNLABELLED_METHODS
+#: TRML's options on this footing: the virtual features as Eq. 6 writes them (``normalize_virtual``
+#: off, the default notebook 12 chose on validation).
+TRML_OPTIONS = {"normalize_virtual": False}
 #: The modality-dropout probability of the feature-level dropout baseline (rmm_lib.baselines).
 DROPOUT_P = 0.5
 
@@ -228,62 +260,112 @@ def build(method: str, train, task: str = "classification", encoder: dict | None
         width = int(train.inputs["video"].shape[-1])
         # the one-frame "video" needs no temporal model: mean pooling is the identity
         return TRML(FrozenFeatureSpace(width), task=task, out_dim=out_dim, temporal="mean", head_hidden=hidden,
-                    freeze_encoders=True)
+                    freeze_encoders=True, **TRML_OPTIONS)
     raise ValueError(f"Unknown feature method {method!r}; choose from {FEATURE_METHODS}.")
+
+
+def base_method(method: str) -> str:
+    """The model ``method`` trains: a variant's (``mla@adamw`` -> ``mla``) or an unlabelled-pairs
+    arm's (``trml+unlabelled`` -> ``trml``) method of :data:`METHODS`."""
+    if method not in ALL_METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose from {ALL_METHODS}.")
+    return method.split("@")[0].split("+")[0]
 
 
 def runs_under(method: str, protocol: str) -> bool:
     """Whether ``method`` has a model under ``protocol``: a unimodal LB has no missing-modality
-    training (its reference is complete training), and CMPT's no-proxy control is Sec. 4.6.1's
-    complete-training baseline. ``score`` is complete training on the sentiment score, which CMPT's
+    training (its reference is complete training), and CMPT's no-proxy controls are Sec. 4.6.1's
+    complete-training models. ``score`` is complete training on the sentiment score, which CMPT's
     classification head does not predict."""
-    if method in TOKEN_METHODS and protocol == "score":
+    base = base_method(method)
+    if base in TOKEN_METHODS and protocol == "score":
         return False
-    if method.startswith("lb:"):
+    if base.startswith("lb:"):
         return protocol in ("complete", "score")
-    if method == "cmpt:baseline":
+    if base in ("cmpt:baseline", "cmpt:dropout"):
         return protocol == "complete"
     return True
 
 
 def prepare_features(method: str, feats: dict) -> dict:
     """Feature splits as ``method`` reads them (TRML's view for TRML)."""
-    if method not in FEATURE_METHODS:
+    base = base_method(method)
+    if base not in FEATURE_METHODS:
         raise ValueError(f"Unknown feature method {method!r}; choose from {FEATURE_METHODS}.")
-    return {k: as_trml_dataset(v) for k, v in feats.items()} if method == "trml" else feats
+    return {k: as_trml_dataset(v) for k, v in feats.items()} if base == "trml" else feats
 
 
 def prepare(method: str, splits: dict) -> dict:
     """The splits ``method`` reads: features for feature methods (TRML's view for TRML), the raw
     splits for CMPT."""
-    if method in TOKEN_METHODS:
+    if base_method(method) in TOKEN_METHODS:
         return splits
-    if method not in FEATURE_METHODS:
-        raise ValueError(f"Unknown method {method!r}; choose from {METHODS}.")
     return prepare_features(method, frozen_features(splits))
 
 
+def label_scarce(train, n_labelled: int, method: str):
+    """The training split of the label-scarce regime for ``method``: its first ``n_labelled``
+    samples keep their label; the methods of :data:`UNLABELLED_METHODS` also get the rest as
+    complete pairs labelled :data:`~rmm_lib.losses.UNLABELLED` (no task loss; their matching
+    or alignment loss reads them), every other method gets the labelled samples alone."""
+    n = len(train)
+    if not 0 < n_labelled < n:
+        raise ValueError(f"n_labelled must be between 1 and the training size - 1 ({n - 1}), got {n_labelled}.")
+    if method not in UNLABELLED_METHODS:
+        return train.subset(list(range(n_labelled)))
+    label = train.label.clone()
+    label[n_labelled:] = UNLABELLED
+    presence = train.presence.numpy().copy()
+    presence[n_labelled:] = True  # the unlabelled pairs are complete
+    return MultimodalDataset(train.inputs, label, train.score, presence, train.strings, train.ids, train.meta)
+
+
+def train_config_of(method: str, train_config: dict | None = None) -> dict:
+    """The trainer configuration ``method`` trains with: its paper's (:data:`TRAIN_BY_METHOD`) or
+    ``train_config`` (default :data:`TRAIN`); ``mla@adamw`` takes ``train_config``."""
+    own = TRAIN_BY_METHOD.get(method)
+    return dict(own) if own is not None else dict(train_config or TRAIN)
+
+
+def build_token_model(method: str, train, cmpt_model: dict | None = None):
+    """The CMPT model of ``method`` (CMPT, a no-proxy control or a variant) for split ``train``."""
+    base = base_method(method)
+    if base not in TOKEN_METHODS:
+        raise ValueError(f"{method!r} is not a CMPT arm; the CMPT arms are {TOKEN_METHODS}.")
+    options = dict(RECORDS_MODEL if method == "cmpt@records" else (cmpt_model or CMPT_MODEL))
+    if method.endswith("@r1"):
+        options["image_tower"] = {**options["image_tower"], "rank": 1}
+    variant = {"cmpt": "cmpt", "cmpt:baseline": "baseline", "cmpt:dropout": "dropout"}[base]
+    return build_cmpt(train, **options, **variant_options(variant, bool(train.presence.all())))
+
+
 def fit(method: str, splits: dict, seed: int, masks: dict | None = None, task: str = "classification",
-        train_config: dict | None = None) -> Trainer:
+        train_config: dict | None = None, cmpt_model: dict | None = None, n_labelled: int | None = None) -> Trainer:
     """Train ``method`` on ``splits`` (as :func:`prepare` returns them) with presence masks
-    ``{"train": ..., "val": ...}`` applied, through the one trainer, keeping the epoch with the best
-    validation metric. Single-threaded, so the same numbers come out on any machine."""
+    ``{"train": ..., "val": ...}`` applied, through the one trainer (configuration:
+    :func:`train_config_of`), keeping the epoch with the best validation metric; ``n_labelled``:
+    the label-scarce regime (:func:`label_scarce`). Single-threaded, so the same numbers come out on
+    any machine."""
     set_threads(1)
     masks = masks or {}
+    base = base_method(method)
     train, val = (splits[s].with_presence(masks[s]) if s in masks else splits[s] for s in ("train", "val"))
+    if n_labelled is not None:
+        train = label_scarce(train, n_labelled, method)
     seed_everything(seed)
-    if method in TOKEN_METHODS:
+    if base in TOKEN_METHODS:
         if task != "classification":
             raise ValueError("CMPT has a classification head only (Sec. 3.4); it has no score track.")
-        variant = "cmpt" if method == "cmpt" else "baseline"
-        model = build_cmpt(train, **RECORDS_MODEL, **variant_options(variant, bool(train.presence.all())))
+        model = build_token_model(method, train, cmpt_model)
     else:
-        model = build(method, train, task)
-    trainer = Trainer(model, TrainConfig.from_dict(train_config or TRAIN, seed=seed), progress=False)
+        model = build(base, train, task)
+    trainer = Trainer(model, TrainConfig.from_dict(train_config_of(method, train_config), seed=seed), progress=False)
     trainer.fit(train, val)
     return trainer
 
 
-__all__ = ["TRAIN", "ENCODER", "FEATURE_METHODS", "TOKEN_METHODS", "METHODS", "PROTOCOLS", "protocol_masks",
+__all__ = ["TRAIN", "TRAIN_BY_METHOD", "CMPT_MODEL", "TRML_OPTIONS", "ENCODER", "FEATURE_METHODS", "TOKEN_METHODS", "METHODS",
+           "VARIANTS", "UNLABELLED_METHODS", "ALL_METHODS", "PROTOCOLS", "protocol_masks", "base_method",
+           "label_scarce", "train_config_of", "build_token_model",
            "pooled_features", "quick_towers", "frozen_features", "FrozenFeatureSpace", "as_trml_dataset", "build",
            "runs_under", "prepare_features", "prepare", "fit"]

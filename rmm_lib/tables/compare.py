@@ -4,9 +4,10 @@ None of the three papers compares with the other two, so this spec has no paper 
 rows are ours only. ``python -m rmm_lib run compare.grid.food101 --data-root ... --out runs/`` runs
 it in the paper profile on UPMC Food-101 with CMPT's encoders (CLIP ViT-B/16's image tower and
 bert-base-uncased, Sec. 4.2): the feature methods read their pooled outputs, frozen (computed
-once); CMPT and its no-proxy control run them with rank-1 LoRA (:func:`rmm_lib.recipes.cmpt.train_cmpt`).
-One trainer configuration for every method (CMPT's Table 5, image-text column), the epoch kept on
-validation accuracy. MM-IMDb is left out: its task is multi-label, which the feature baselines,
+once); CMPT and its no-proxy controls (with and without modality dropout) run them with rank-1
+LoRA (:func:`rmm_lib.recipes.cmpt.train_cmpt`). One trainer configuration for every method (CMPT's
+Table 5, image-text column), the epoch kept on validation accuracy; unlike the quick grid, MLA does
+not get its own SGD here (its paper's 100 epochs on Food-101 were not budgeted). MM-IMDb is left out: its task is multi-label, which the feature baselines,
 MLA and TRML do not implement.
 
 ``--table methods=concat,cmpt`` and ``--table settings=complete,map:both`` run a part.
@@ -70,7 +71,7 @@ def _scores(ctx: RunContext, method: str, protocol: str) -> dict:
     sizes = {f"n_{s}": len(ctx.splits[s]) for s in ("train", "val", "test")}
     masks, tests = R.protocol_masks(protocol, ctx.seed, sizes)
     if method in R.TOKEN_METHODS:
-        variant = "cmpt" if method == "cmpt" else "baseline"
+        variant = {"cmpt": "cmpt", "cmpt:baseline": "baseline", "cmpt:dropout": "dropout"}[method]
         trainer = train_cmpt(ctx, masks.get("train"), masks.get("val"), variant=variant)
         test = ctx.splits["test"]
         patterns = sorted({tuple(map(bool, row)) for mask in tests.values() for row in np.asarray(mask)})
