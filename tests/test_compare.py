@@ -230,6 +230,27 @@ def test_unlabelled_pairs_train_the_matching_or_alignment_loss_and_nothing_else(
     assert moved and not any(n.startswith("head") for n in moved), moved
 
 
+# ----------------------------------------------------------------------------- reading the record
+def _runs(values: dict) -> dict:
+    """A record read as ``G.by_model`` returns it: ``{model: [result per seed]}`` with one test mask."""
+    cell = lambda v, w: {"test": {"sweep:image@1.0": {"accuracy": v}}, "val": {"sweep:image@1.0": {"accuracy": w}}}
+    return {f"{m}|complete": [cell(v, w) for v, w in zip(test, val)] for m, (test, val) in values.items()}
+
+
+def test_the_baseline_is_chosen_on_validation_and_differences_are_paired_over_seeds():
+    seeds = np.array([0.50, 0.60, 0.70, 0.55, 0.65])
+    runs = _runs({"late": (seeds, seeds + 0.2),           # best on validation
+                  "concat": (seeds + 0.1, seeds - 0.2),   # best on test: never chosen
+                  "trml": (seeds + 0.03, seeds)})
+    situation = "complete@sweep:image@1.0"  # a test mask whose name holds an '@' itself
+    assert G.selected_baseline(runs, situation) == "late"
+    d = G.versus_baseline(runs, "trml", situation)
+    # paired: the seeds' spread cancels, so the interval is exactly +0.03 (unpaired, it would span zero)
+    assert d["baseline"] == "late" and d["mean"] == pytest.approx(0.03)
+    assert d["low"] == pytest.approx(0.03) and d["real"]
+    assert G.difference(runs, "concat", "trml", situation)["mean"] == pytest.approx(0.07)
+
+
 # ----------------------------------------------------------------------------- regimes
 def test_regime_knobs_turn_the_benchmark_option_they_name(tiny):
     sizes, options = G.regime_options(G.CONFIG, "n_train=100")

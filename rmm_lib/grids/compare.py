@@ -59,7 +59,7 @@ REGIME_PROTOCOLS = ("complete", "rate:0.5")
 #: below 1 with ``shared_traces`` < 1 is outside what :mod:`rmm_lib.limits` models.
 LIMIT_REGIMES = ("image_noise=0", "image_noise=0.6", "image_noise=1")
 REGIME_SEEDS = (0, 1, 2, 3, 4)
-#: CMPT runs its towers (about 120 s a model here, 100x a feature method): within the budget it
+#: CMPT runs its towers (75-90 s a model here, 50x a feature method): within the budget it
 #: gets 5 seeds of every protocol but the three outer shared rates (MLA Table 2 is read at 50 %),
 #: and 3 seeds of the complete protocol in four regimes; its no-proxy controls (the same adapted
 #: towers) run the complete protocol.
@@ -354,12 +354,18 @@ def _protocol_of(situation: str) -> str:
     return "complete" if situation.startswith("auc") else situation.split("@")[0]
 
 
-def versus_baseline(runs: dict, method: str, situation: str, regime: str | None = None) -> dict:
-    """``method`` minus the validation-selected baseline, paired over the seeds both have
-    (:func:`rmm_lib.stats.paired_difference`, plus ``baseline``: which one)."""
+def difference(runs: dict, method: str, other: str, situation: str, regime: str | None = None) -> dict:
+    """``method`` minus ``other`` in ``situation``, paired over the seeds both have
+    (:func:`rmm_lib.stats.paired_difference`)."""
     from ..stats import paired_difference
 
-    base = selected_baseline(runs, situation, regime)
-    a, b = summary(runs, method, situation, regime), summary(runs, base, situation, regime)
+    a, b = summary(runs, method, situation, regime), summary(runs, other, situation, regime)
     n = min(len(a), len(b))
-    return {**paired_difference(a[:n], b[:n]), "baseline": base}
+    return paired_difference(a[:n], b[:n])
+
+
+def versus_baseline(runs: dict, method: str, situation: str, regime: str | None = None) -> dict:
+    """``method`` minus the validation-selected baseline (:func:`difference`, plus ``baseline``:
+    which one)."""
+    base = selected_baseline(runs, situation, regime)
+    return {**difference(runs, method, base, situation, regime), "baseline": base}
