@@ -46,7 +46,7 @@ check-book: $(VENV)/.installed-browser
 #    reader's machine (benchmarks/kernel_drift.py measures it on more kernel paths).
 # 2. The unit tests, on this machine's kernels.
 OTHER_CPU := ATEN_CPU_CAPABILITY=default
-OTHER_CPU_RECORDS := $(foreach g,intro mla trml trml_controls cmpt cmpt_controls compare,'tests/test_records.py::test_a_sample_of_cells_reproduces_the_record[$(g)]')
+OTHER_CPU_RECORDS := $(foreach g,intro mla trml trml_controls cmpt cmpt_controls compare compare-map,'tests/test_records.py::test_a_sample_of_cells_reproduces_the_record[$(g)]')
 
 test: $(VENV)/.installed-test
 	OMP_NUM_THREADS=1 $(OTHER_CPU) $(BIN)/python -m pytest -n 2 --dist loadfile notebooks $(OTHER_CPU_RECORDS) --nbval-lax

@@ -3,6 +3,7 @@
     python benchmarks/kernel_drift.py                    # every grid's sample cells, every kernel path
     python benchmarks/kernel_drift.py --grids intro mla  # some grids
     python benchmarks/kernel_drift.py --paths native aten-default
+    python benchmarks/kernel_drift.py --grids compare-map   # a method's section of grid compare
 
 A committed record (``results/NAME.json``) was written on one CPU. On another CPU the same code
 runs other kernels -- other vector widths in torch's own operators, another GEMM path in MKL or
@@ -52,6 +53,9 @@ _CHILD = """
 import json, os, sys, time, torch
 from rmm_lib import records
 from rmm_lib.grids import GRIDS
+import rmm_lib.contributed
+from rmm_lib import footing
+GRIDS = {**GRIDS, **{f"compare-{n}": footing.grid(n) for n in footing.registered()}}
 threads = int(os.environ.get("RMM_DRIFT_THREADS", "1"))
 torch.set_num_threads(threads)
 what = sys.argv[1].split(",")
@@ -107,9 +111,11 @@ def run_path(name: str, env_extra: dict, grids: list, cache: Path, what: list) -
 
 
 def main() -> None:
-    from rmm_lib import records
+    import rmm_lib.contributed  # noqa: F401  (the methods kept as sections of grid compare)
+    from rmm_lib import footing, records
     from rmm_lib.grids import GRIDS
 
+    GRIDS = {**GRIDS, **{f"compare-{n}": footing.grid(n) for n in footing.registered()}}
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--grids", nargs="*", default=sorted(GRIDS))
     parser.add_argument("--paths", nargs="*", default=list(PATHS), choices=list(PATHS))

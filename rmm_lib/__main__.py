@@ -5,6 +5,8 @@
     torchrun --nproc_per_node 4 -m rmm_lib run mla.table2 ...   # the same run on 4 GPUs (DDP)
     python -m rmm_lib smoke all                  # full-size dry run: every table's models, random weights, one step
     python -m rmm_lib grid limits                # a grid of the book into results/limits.json (resumable)
+    python -m rmm_lib compare --method map       # a method on the comparison's footing (rmm_lib.footing)
+    python -m rmm_lib compare --method mine --module my_methods   # one your module registers
 
 This is an entry point: it reads the profile (``run`` and ``smoke`` use ``paper``, the papers'
 backbones and settings, unless ``--profile`` says otherwise) and passes it down.
@@ -172,14 +174,40 @@ def cmd_grid(args) -> int:
     from .records import load, run, stale_reason
 
     if args.name == "list":
-        for name, grid in sorted(GRIDS.items()):
+        from . import contributed  # noqa: F401  (the methods kept as sections of grid compare)
+        from .footing import grid as method_grid, registered
+
+        for grid in [g for _, g in sorted(GRIDS.items())] + [method_grid(n) for n in registered()]:
             reason = stale_reason(grid, load(grid))
-            print(f"{name:<16} {len(grid.cells):>4} cells  {'current' if reason is None else reason}")
+            print(f"{grid.label:<16} {len(grid.cells):>4} cells  {'current' if reason is None else reason}")
         return 0
     grid = get_grid(args.name)
     cells = None if not args.cells else [c for item in args.cells for c in item.split(",")]
     record = run(grid, cells, fresh=args.fresh, device=_device(args.device))
     print(f"{grid.path()}: {len(record['cells'])} of {len(grid.cells)} cells")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    import importlib
+
+    from . import contributed  # noqa: F401  (registers the library's contributed methods)
+    from . import footing
+
+    for module in args.module:
+        importlib.import_module(module)  # a researcher's module registers its method on import
+    if args.list or not args.method:
+        for name in footing.registered():
+            method = footing.get(name)
+            print(f"{name:<12} {len(method.cells()):>4} cells  reads {method.reads:<8} {method.description}")
+        return 0
+    cells = None if not args.cells else [c for item in args.cells for c in item.split(",")]
+    root = Path(args.root) if args.root else None
+    record = footing.run(args.method, cells, fresh=args.fresh, root=root)
+    print(f"{footing.grid(args.method).path(root)} [{args.method}]: {len(record['cells'])} of "
+          f"{len(footing.grid(args.method).cells)} cells")
+    if cells is None:
+        footing.rows(args.method, footing.runs(args.method, root=root, log=lambda *_: None)).show()
     return 0
 
 
@@ -236,12 +264,21 @@ def main(argv=None) -> int:
     g.add_argument("--cells", action="append", default=[], help="only these cells (comma-separated)")
     g.add_argument("--fresh", action="store_true", help="start a new record (after a configuration change); with --cells, recompute those cells")
     g.add_argument("--device", default="cpu")
+    c = sub.add_parser("compare", help="put a method on the comparison's footing: its cells into results/compare.json, "
+                                       "then its rows (rmm_lib.footing)")
+    c.add_argument("--method", help="a registered method's name (--list shows them)")
+    c.add_argument("--module", action="append", default=[], help="import this module first (it registers a method)")
+    c.add_argument("--cells", action="append", default=[], help="only these cells (comma-separated)")
+    c.add_argument("--fresh", action="store_true", help="start the method's section anew; with --cells, recompute those")
+    c.add_argument("--root", default=None, help="the folder of the record (default: the repository's results/)")
+    c.add_argument("--list", action="store_true", help="list the registered methods")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
     args.argv = argv
     try:
-        return {"list": cmd_list, "run": cmd_run, "smoke": cmd_smoke, "grid": cmd_grid}[args.command](args)
-    except (KeyError, FileNotFoundError, ValueError) as err:
+        return {"list": cmd_list, "run": cmd_run, "smoke": cmd_smoke, "grid": cmd_grid,
+                "compare": cmd_compare}[args.command](args)
+    except (KeyError, FileNotFoundError, ValueError, TypeError, ModuleNotFoundError) as err:
         print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2
 

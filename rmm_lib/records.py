@@ -6,6 +6,11 @@ writes ``results/NAME.json`` after each one, so an interrupted run resumes where
 cell keeps its provenance: the hash of the ``rmm_lib`` code that computed it, package versions,
 device, wall time and the command that recomputes it.
 
+A grid may also be a **section** of another grid's record (``Grid.section``): the record of
+grid ``compare`` keeps each method brought to its footing (:mod:`rmm_lib.footing`) under
+``record["methods"][NAME]``, with a configuration, cells and traces of its own, so adding a method
+never makes the comparison's own record stale.
+
 A record is **stale** when its configuration differs from the grid's: the notebooks then compute
 instead of reading it, and the tests fail until the grid is recomputed. CI also recomputes a few
 cells of every grid (``Grid.sample``) and checks that they reproduce the record
@@ -120,6 +125,10 @@ class Grid:
     trace_steps: int = 5
     trace_tolerance: float = 1e-4
     description: str = ""
+    #: the key of ``record["methods"]`` this grid is kept under in ``results/NAME.json`` ("": the record itself)
+    section: str = ""
+    #: the command that computes it (default ``python -m rmm_lib grid NAME``)
+    run_command: str = ""
 
     def __post_init__(self):
         if len(set(self.cells)) != len(self.cells):
@@ -130,16 +139,27 @@ class Grid:
 
     @property
     def command(self) -> str:
-        return f"python -m rmm_lib grid {self.name}"
+        return self.run_command or f"python -m rmm_lib grid {self.name}"
+
+    @property
+    def label(self) -> str:
+        """``NAME`` or ``NAME[SECTION]``: how messages name the grid."""
+        return f"{self.name}[{self.section}]" if self.section else self.name
 
     def path(self, root: Path | None = None) -> Path:
         return Path(root or RESULTS) / f"{self.name}.json"
 
 
-def load(grid: Grid, root: Path | None = None) -> dict | None:
-    """The stored record of ``grid`` (``None`` if there is none)."""
-    path = grid.path(root)
+def _read(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def load(grid: Grid, root: Path | None = None) -> dict | None:
+    """The stored record of ``grid`` (``None`` if there is none); a section's own part of the file."""
+    stored = _read(grid.path(root))
+    if grid.section:
+        return (stored or {}).get("methods", {}).get(grid.section)
+    return stored
 
 
 def stale_reason(grid: Grid, record: dict | None) -> str | None:
@@ -160,11 +180,19 @@ def stale_reason(grid: Grid, record: dict | None) -> str | None:
 
 
 def _write(grid: Grid, record: dict, root: Path | None) -> None:
+    from .files import building
+
     path = grid.path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # one per process: two runs may write the same record
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)  # never a half-written record
+    with building(path):  # the grid and its sections share one file: read, merge and replace under a lock
+        stored = _read(path) or {}
+        if grid.section:
+            whole = {**stored, "methods": {**stored.get("methods", {}), grid.section: record}}
+        else:
+            whole = {**record, **({"methods": stored["methods"]} if "methods" in stored else {})}
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # one per process: two runs may write the same record
+        tmp.write_text(json.dumps(whole, indent=1, sort_keys=True) + "\n")
+        tmp.replace(path)  # never a half-written record
 
 
 def compute_cell(grid: Grid, cell: str, device: str = "cpu") -> dict:
@@ -236,13 +264,13 @@ def run(grid: Grid, cells=None, fresh: bool = False, root: Path | None = None, d
         record["cells"] = {c: v for c, v in record["cells"].items() if c not in set(cells)}
     if record is not None and record.get("config") != _canonical(grid.config):
         raise ValueError(f"The record {grid.path(root)} is stale ({stale_reason(grid, record)}).")
-    record = record or {"grid": grid.name, "config": _canonical(grid.config), "description": grid.description,
+    record = record or {"grid": grid.label, "config": _canonical(grid.config), "description": grid.description,
                         "command": grid.command, "cells": {}}
     todo = list(grid.cells if cells is None else cells)
     redo = set(todo) if fresh and cells is not None else set()  # recomputed here, whatever the file holds
     unknown = [c for c in todo if c not in grid.cells]
     if unknown:
-        raise ValueError(f"Grid {grid.name!r} has no cells {unknown}; its cells are {list(grid.cells)}.")
+        raise ValueError(f"Grid {grid.label!r} has no cells {unknown}; its cells are {list(grid.cells)}.")
     for i, cell in enumerate(todo):
         if cell in record["cells"]:
             continue
@@ -251,13 +279,13 @@ def run(grid: Grid, cells=None, fresh: bool = False, root: Path | None = None, d
         if stored is not None and stored.get("config") == record["config"]:
             record["cells"] = {**{c: v for c, v in stored["cells"].items() if c not in redo}, **record["cells"]}
         _write(grid, record, root)
-        log(f"[{i + 1}/{len(todo)}] {grid.name}/{cell}: {record['cells'][cell]['seconds']:.1f} s")
+        log(f"[{i + 1}/{len(todo)}] {grid.label}/{cell}: {record['cells'][cell]['seconds']:.1f} s")
     traces = record.setdefault("traces", {})
     for cell in grid.sample:
         if cell not in traces or (fresh and cell in todo):
             traces[cell] = trace(grid, cell)  # the sample cells' fingerprints (see the module docstring)
             _write(grid, record, root)
-            log(f"{grid.name}/{cell}: loss trace of {len(traces[cell]['losses'])} steps")
+            log(f"{grid.label}/{cell}: loss trace of {len(traces[cell]['losses'])} steps")
     return record
 
 
@@ -267,9 +295,10 @@ def results(grid: Grid, root: Path | None = None, log=print) -> dict:
     record = load(grid, root)
     reason = stale_reason(grid, record)
     if reason is None:  # (each cell's code hash, machine and date stay in the record: a re-run cell changes them)
-        log(f"{grid.name}: {len(grid.cells)} cells read from results/{grid.name}.json (computed by `{grid.command}`)")
+        where = f"results/{grid.name}.json" + (f" (section {grid.section!r})" if grid.section else "")
+        log(f"{grid.label}: {len(grid.cells)} cells read from {where} (computed by `{grid.command}`)")
         return {c: record["cells"][c]["result"] for c in grid.cells}
-    log(f"{grid.name}: computing {len(grid.cells)} cells here ({reason})")
+    log(f"{grid.label}: computing {len(grid.cells)} cells here ({reason})")
     kept = record["cells"] if record and record.get("config") == _canonical(grid.config) else {}
     return {c: kept[c]["result"] if c in kept else _canonical(grid.compute(grid.config, c)) for c in grid.cells}
 

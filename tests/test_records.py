@@ -7,6 +7,8 @@ import pytest
 
 from rmm_lib import records
 from rmm_lib.grids import GRIDS, get_grid
+import rmm_lib.contributed  # noqa: F401  (registers the methods kept as sections of grid compare)
+from rmm_lib import footing
 from rmm_lib.records import Grid
 
 
@@ -87,18 +89,22 @@ def test_unknown_grids_and_cells_are_refused(tmp_path):
         Grid("bad", {}, ("a",), lambda c, k: {}, sample=("b",))
 
 
-@pytest.mark.parametrize("name", sorted(GRIDS))
+#: every record: the grids and the methods kept as sections of grid compare (rmm_lib.footing)
+RECORDED = {**GRIDS, **{f"compare-{n}": footing.grid(n) for n in footing.registered()}}
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED))
 def test_every_committed_record_is_current(name):
-    grid = GRIDS[name]
+    grid = RECORDED[name]
     assert records.stale_reason(grid, records.load(grid)) is None
 
 
-@pytest.mark.parametrize("name", sorted(GRIDS))
+@pytest.mark.parametrize("name", sorted(RECORDED))
 def test_a_sample_of_cells_reproduces_the_record(name):
     # CI recomputes these cells (minutes in all), under other kernels than the ones that wrote the
     # records (make test's other-CPU step): every number within the grid's measured drift, every
     # step of the loss trace within its tolerance
-    grid = GRIDS[name]
+    grid = RECORDED[name]
     stored = records.load(grid)
     assert grid.sample, f"grid {name} names no cells for CI to recompute"
     for cell in grid.sample:
@@ -114,7 +120,7 @@ DRIFT = json.loads((records.RESULTS / "kernel_drift.json").read_text())
 def test_each_tolerance_covers_the_measured_drift_with_room(name):
     """benchmarks/kernel_drift.py measured how far each number moves under other kernels; the
     grid's tolerance must cover twice that, and the trace tolerance twice the trace's drift."""
-    grid = GRIDS[name]
+    grid = RECORDED[name]
     for path, grids in DRIFT["runs"].items():
         for cell, measured in grids.get(name, {}).items():
             for keys, drift in measured["diffs"]:

@@ -107,11 +107,11 @@ CONFIG = {
 def regime_options(config: dict, regime: str | None) -> tuple:
     """``(sizes, benchmark options)`` of ``regime`` (``None``: the testbed)."""
     sizes, options = dict(config["sizes"]), dict(config["benchmark"])
-    if regime is not None and regime in config["label_scarce"]:
+    if regime is not None and regime in config.get("label_scarce", {}):
         return sizes, options  # the testbed's draw; only its labels are fewer (fit_cell)
     if regime is not None:
         if regime not in config["regimes"]:
-            known = sorted(config["regimes"]) + sorted(config["label_scarce"])
+            known = sorted(config["regimes"]) + sorted(config.get("label_scarce", {}))
             raise ValueError(f"Unknown regime {regime!r}; the regimes are {known}.")
         for k, v in config["regimes"][regime].items():
             (sizes if k.startswith("n_") else options)[k] = v
@@ -133,19 +133,24 @@ def parse(cell: str) -> tuple:
     return regime or None, method, protocol, int(seed)
 
 
-def _evaluate_features(trainer, test, tests: dict) -> dict:
+def evaluate_features(trainer, test, tests: dict) -> dict:
+    """``{name: metrics}`` of ``trainer``'s model on ``test`` under each presence mask of ``tests``."""
     return {name: trainer.evaluate(test.with_presence(mask)) for name, mask in tests.items()}
 
 
-def _evaluate_tokens(trainer, test, tests: dict) -> dict:
+def evaluate_tokens(trainer, test, tests: dict, task: str = "classification") -> dict:
+    """:func:`evaluate_features` for a model that runs the towers: each test sample is predicted
+    once per presence pattern the masks hold, and each mask's metrics are assembled from those
+    (valid for a model whose prediction of a sample depends on that sample alone, in eval mode)."""
     from ..experiments import metrics_from_patterns, predict_patterns
 
     patterns = sorted({tuple(map(bool, row)) for mask in tests.values() for row in np.asarray(mask)})
     preds = predict_patterns(trainer, test, patterns)
-    return {name: metrics_from_patterns("classification", preds, mask) for name, mask in tests.items()}
+    return {name: metrics_from_patterns(task, preds, mask) for name, mask in tests.items()}
 
 
-def _summary(trainer) -> dict:
+def fit_summary(trainer) -> dict:
+    """The epoch early stopping kept, the epochs run and the best validation value."""
     return {"best_epoch": trainer.best_epoch, "epochs_run": trainer.epoch, "best_val": trainer.best_value}
 
 
@@ -177,30 +182,30 @@ def _cell(config: dict, cell: str) -> dict:
     trainer, data, tests = fit_cell(config, cell)
     test, model = data["test"], trainer.model
     if base in R.TOKEN_METHODS:
-        out = {"test": _evaluate_tokens(trainer, test, tests)}
+        out = {"test": evaluate_tokens(trainer, test, tests)}
         if base == "cmpt":
             model.zero_proxy = True
             try:
-                out["floor"] = _evaluate_tokens(trainer, test, tests)
+                out["floor"] = evaluate_tokens(trainer, test, tests)
             finally:
                 model.zero_proxy = False
     else:
         # validation under the test condition too: the baselines are selected on it (notebook 40)
-        out = {"test": _evaluate_features(trainer, test, tests),
-               "val": _evaluate_features(trainer, data["val"], val_masks(config, cell))}
+        out = {"test": evaluate_features(trainer, test, tests),
+               "val": evaluate_features(trainer, data["val"], val_masks(config, cell))}
         if base == "trml":
             model.substitute = "zero"
             try:
-                out["floor"] = _evaluate_features(trainer, test, tests)
+                out["floor"] = evaluate_features(trainer, test, tests)
             finally:
                 model.substitute = "virtual"
         if base == "mla" and model.task == "classification":
             model.fusion = "oracle"
             try:
-                out["oracle"] = _evaluate_features(trainer, test, tests)
+                out["oracle"] = evaluate_features(trainer, test, tests)
             finally:
                 model.fusion = "entropy"
-    return {**out, **_summary(trainer)}
+    return {**out, **fit_summary(trainer)}
 
 
 def _limits(config: dict, regime: str) -> dict:
@@ -346,11 +351,12 @@ def summary(runs: dict, method: str, situation: str, regime: str | None = None, 
 
 def selected_baseline(runs: dict, situation: str, regime: str | None = None) -> str:
     """The baseline with the best mean *validation* score in ``situation`` (never the test's)."""
-    candidates = [b for b in BASELINES if model_key(b, _protocol_of(situation), regime) in runs]
+    candidates = [b for b in BASELINES if model_key(b, protocol_of(situation), regime) in runs]
     return max(candidates, key=lambda b: float(np.mean(summary(runs, b, situation, regime, split="val"))))
 
 
-def _protocol_of(situation: str) -> str:
+def protocol_of(situation: str) -> str:
+    """The protocol a situation (:func:`summary`'s names) is judged under."""
     return "complete" if situation.startswith("auc") else situation.split("@")[0]
 
 
@@ -369,3 +375,66 @@ def versus_baseline(runs: dict, method: str, situation: str, regime: str | None 
     which one)."""
     base = selected_baseline(runs, situation, regime)
     return {**difference(runs, method, base, situation, regime), "baseline": base}
+
+
+# ----------------------------------------------------------------------------- limits beside the results
+#: The head-to-head's situations (notebook 40): complete training judged by the area under each
+#: sweep, each paper's protocol judged under its own test mask.
+HEAD_TO_HEAD = {"sweep, image missing (AUC)": "auc:image", "sweep, text missing (AUC)": "auc:text",
+                **{f"MAP {t} (train = test)": f"map:{t}@map:{t}" for t in MAP_TYPES},
+                **{f"same rate {r}": f"rate:{r}@same" for r in RATES},
+                **{f"TRML {s}, {v} victim": f"trml:{v}@{s}" for v in PAIR for s in ("A", "B")}}
+#: The regime map's situations: complete training judged by the area under both sweeps, and the
+#: same 50 % rate in every split.
+REGIME_SITUATIONS = {"complete training (AUC of both sweeps)": "auc", "same rate 50 %": "rate:0.5@same"}
+
+
+def draws_per_seed(protocol: str) -> bool:
+    """Whether ``protocol``'s test masks are drawn per model seed (the shared rates, TRML's
+    settings) rather than once for every seed."""
+    return protocol.startswith(("rate", "trml"))
+
+
+def limit_of_mask(limits: dict, protocol: str, test: str, seeds=(0,), config: dict = CONFIG) -> dict:
+    """The information limit of what the test samples show under test mask ``test`` of
+    ``protocol`` (:func:`rmm_lib.limits.limit_under_masks` of the limits table ``limits``), the
+    mean over the masks drawn for ``seeds``."""
+    from .. import limits as L
+
+    ivs = [L.limit_under_masks(limits, R.protocol_masks(protocol, s, config["sizes"], config)[1][test], PAIR)
+           for s in seeds]
+    return {**ivs[0], **{k: float(np.mean([iv[k] for iv in ivs])) for k in ("mean", "low", "high", "bound")
+                         if k in ivs[0]}}
+
+
+def limit_per_seed(limits: dict, protocol: str, test: str, seeds=SEEDS, config: dict = CONFIG) -> list:
+    """The limit under each model seed's own test mask (one shared draw where the protocol has one)."""
+    return [limit_of_mask(limits, protocol, test, (s,) if draws_per_seed(protocol) else (0,), config)["mean"]
+            for s in seeds]
+
+
+def situation_limit(limits: dict, situation: str, config: dict = CONFIG) -> float:
+    """The limit of a situation (:func:`summary`'s names): of its test mask, or the area under the
+    limit's sweep for ``"auc:M"``, or the mean of both areas for ``"auc"``."""
+    from ..metrics import area_under_curve
+
+    if situation.startswith("auc"):
+        gone = [situation[4:]] if ":" in situation else list(PAIR)
+        return float(np.mean([area_under_curve(SWEEP, [limit_of_mask(limits, "complete", "complete" if r == 0 else
+                                                                     f"sweep:{g}@{r}", config=config)["mean"]
+                                                       for r in SWEEP]) for g in gone]))
+    protocol, test = situation.split("@", 1)
+    return limit_of_mask(limits, protocol, test, SEEDS if draws_per_seed(protocol) else (0,), config)["mean"]
+
+
+def rooms(runs: dict, limits: dict, method: str, protocol: str, test: str, regime: str | None = None) -> dict:
+    """A mechanism between its controls under one test mask, per seed: ``floor`` (its control),
+    ``learned``, ``ceiling`` (the same model on complete inputs), ``limit``, and the gap closure of
+    the full room (ceiling - floor) and of the reachable one (limit - floor)."""
+    from ..stats import gap_closure
+
+    floor, learned = scores(runs, method, protocol, test, regime, control="floor"), scores(runs, method, protocol, test, regime)
+    ceiling = scores(runs, method, protocol, "complete", regime)
+    lim = limit_per_seed(limits, protocol, test)[:len(learned)]
+    return {"floor": floor, "learned": learned, "ceiling": ceiling, "limit": float(np.mean(lim)),
+            "full": gap_closure(floor, learned, ceiling), "reachable": gap_closure(floor, learned, lim)}

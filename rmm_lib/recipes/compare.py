@@ -231,7 +231,9 @@ def as_trml_dataset(ds: MultimodalDataset) -> MultimodalDataset:
 
 
 # ----------------------------------------------------------------------------- models
-def _encoders(train, dim: int, hidden: int) -> nn.ModuleDict:
+def feature_encoders(train, dim: int = ENCODER["dim"], hidden: int = ENCODER["hidden"]) -> nn.ModuleDict:
+    """One encoder per modality of feature split ``train``: features -> ``hidden`` -> ``hidden`` ->
+    ``dim`` (:data:`ENCODER`, MLA App. A.3.2's MLP), what every feature method reads through."""
     from ..encoders import MLPEncoder
 
     return nn.ModuleDict({m: MLPEncoder(int(train.inputs[m].shape[1]), dim, hidden) for m in train.modalities})
@@ -247,15 +249,15 @@ def build(method: str, train, task: str = "classification", encoder: dict | None
     dim, hidden = int(encoder["dim"]), int(encoder["hidden"])
     out_dim = len(train.meta["class_names"]) if task == "classification" else 1
     if method.startswith("lb:"):
-        return make_baseline("lb", _encoders(train, dim, hidden), dim, out_dim, task, modality=method[3:])
+        return make_baseline("lb", feature_encoders(train, dim, hidden), dim, out_dim, task, modality=method[3:])
     if method in ("concat", "late"):
-        return make_baseline(method, _encoders(train, dim, hidden), dim, out_dim, task)
+        return make_baseline(method, feature_encoders(train, dim, hidden), dim, out_dim, task)
     if method == "dropout":
-        return make_baseline("dropout", _encoders(train, dim, hidden), dim, out_dim, task, modality_dropout=DROPOUT_P)
+        return make_baseline("dropout", feature_encoders(train, dim, hidden), dim, out_dim, task, modality_dropout=DROPOUT_P)
     if method == "mla":
-        return MLA(_encoders(train, dim, hidden), dim, out_dim, task)
+        return MLA(feature_encoders(train, dim, hidden), dim, out_dim, task)
     if method == "mla:released":
-        return released_mla(_encoders(train, dim, hidden), dim, out_dim, task)
+        return released_mla(feature_encoders(train, dim, hidden), dim, out_dim, task)
     if method == "trml":
         width = int(train.inputs["video"].shape[-1])
         # the one-frame "video" needs no temporal model: mean pooling is the identity
@@ -339,33 +341,43 @@ def build_token_model(method: str, train, cmpt_model: dict | None = None):
     return build_cmpt(train, **options, **variant_options(variant, bool(train.presence.all())))
 
 
-def fit(method: str, splits: dict, seed: int, masks: dict | None = None, task: str = "classification",
-        train_config: dict | None = None, cmpt_model: dict | None = None, n_labelled: int | None = None) -> Trainer:
-    """Train ``method`` on ``splits`` (as :func:`prepare` returns them) with presence masks
-    ``{"train": ..., "val": ...}`` applied, through the one trainer (configuration:
-    :func:`train_config_of`), keeping the epoch with the best validation metric; ``n_labelled``:
-    the label-scarce regime (:func:`label_scarce`). Single-threaded, so the same numbers come out on
-    any machine."""
+def fit_model(make_model, splits: dict, seed: int, masks: dict | None = None, train_config: dict | None = None,
+              n_labelled: int | None = None, method: str = "") -> Trainer:
+    """Train the model ``make_model(train split)`` returns on ``splits`` with presence masks
+    ``{"train": ..., "val": ...}`` applied, through the one trainer (``train_config``, default
+    :data:`TRAIN`), keeping the epoch with the best validation metric. The model is built after
+    the masks are applied and the seed is set, so its initial weights depend on ``seed`` alone;
+    ``n_labelled``: the label-scarce regime of ``method`` (:func:`label_scarce`). Single-threaded,
+    so the same numbers come out on any machine."""
     set_threads(1)
     masks = masks or {}
-    base = base_method(method)
     train, val = (splits[s].with_presence(masks[s]) if s in masks else splits[s] for s in ("train", "val"))
     if n_labelled is not None:
         train = label_scarce(train, n_labelled, method)
     seed_everything(seed)
+    model = make_model(train)
+    trainer = Trainer(model, TrainConfig.from_dict(dict(train_config or TRAIN), seed=seed), progress=False)
+    trainer.fit(train, val)
+    return trainer
+
+
+def fit(method: str, splits: dict, seed: int, masks: dict | None = None, task: str = "classification",
+        train_config: dict | None = None, cmpt_model: dict | None = None, n_labelled: int | None = None) -> Trainer:
+    """Train ``method`` on ``splits`` (as :func:`prepare` returns them) with :func:`fit_model`, its
+    trainer configuration :func:`train_config_of`; ``n_labelled``: the label-scarce regime
+    (:func:`label_scarce`)."""
+    base = base_method(method)
     if base in TOKEN_METHODS:
         if task != "classification":
             raise ValueError("CMPT has a classification head only (Sec. 3.4); it has no score track.")
-        model = build_token_model(method, train, cmpt_model)
+        make = lambda train: build_token_model(method, train, cmpt_model)  # noqa: E731
     else:
-        model = build(base, train, task)
-    trainer = Trainer(model, TrainConfig.from_dict(train_config_of(method, train_config), seed=seed), progress=False)
-    trainer.fit(train, val)
-    return trainer
+        make = lambda train: build(base, train, task)  # noqa: E731
+    return fit_model(make, splits, seed, masks, train_config_of(method, train_config), n_labelled, method)
 
 
 __all__ = ["TRAIN", "TRAIN_BY_METHOD", "CMPT_MODEL", "TRML_OPTIONS", "ENCODER", "FEATURE_METHODS", "TOKEN_METHODS", "METHODS",
            "VARIANTS", "UNLABELLED_METHODS", "ALL_METHODS", "PROTOCOLS", "protocol_masks", "base_method",
            "label_scarce", "train_config_of", "build_token_model",
            "pooled_features", "quick_towers", "frozen_features", "FrozenFeatureSpace", "as_trml_dataset", "build",
-           "runs_under", "prepare_features", "prepare", "fit"]
+           "runs_under", "prepare_features", "prepare", "fit", "fit_model", "feature_encoders"]
