@@ -24,8 +24,9 @@
 # as full CMPT (+5.1 [+2.7, +7.4]), whose proxies add nothing measurable; on frozen features MLA with
 # SGD gains +2.5 [+0.4, +4.6]; TRML ties or loses; with the text missing, or 100 labels plus unlabelled
 # pairs, nothing beats the baselines. Missing-aware prompts (MAP), added through the public
-# interface, tie CMPT where training lacks modalities but lose -10.5 [-11.1, -9.8] after complete
-# training, where their missing-case prompts never learn. Evidence: [head to head](#head-to-head-each-method-against-the-best-baseline-chosen-on-validation), [controls](#did-each-mechanism-do-its-job-the-controls), [advice](#what-a-practitioner-should-use).
+# interface, tie CMPT where training lacks modalities but, after complete training, fall -10.5
+# [-11.1, -9.8] points of image-missing area below the chosen baseline: their missing-case prompts
+# never learn. Evidence: [head to head](#head-to-head-each-method-against-the-best-baseline-chosen-on-validation), [controls](#did-each-mechanism-do-its-job-the-controls), [advice](#what-a-practitioner-should-use).
 #
 # None of the three papers compares with the other two. Each picks its own datasets, protocols
 # and baselines. MLA's released code keeps the epoch with the best *test* accuracy. CMPT copies
@@ -49,8 +50,8 @@
 #   12 epochs) for every method whose paper names no other; MLA trains with its paper's SGD with
 #   momentum (lr 1e-2, batch 64, at most 80 epochs: the MLA chapter's quick settings). The epoch
 #   is kept on *validation* accuracy, never on test;
-# * **five model seeds** for every method under every protocol (CMPT, which runs its towers, skips
-#   the shared rates of 10, 30 and 70 %): a number is a mean with its 95 % Student-t interval; a
+# * **five model seeds** for every method under every protocol (CMPT and MAP, which run the towers,
+#   skip the shared rates of 10, 30 and 70 %): a number is a mean with its 95 % Student-t interval; a
 #   comparison is a paired difference over seeds, called real only when its interval excludes zero.
 #
 # The earlier settings of this comparison (MLA with AdamW, CMPT on rank-1 fused adapters) stay in
