@@ -11,10 +11,12 @@ from torch import nn
 
 from rmm_lib import footing, records
 from rmm_lib.grids import compare as G
+from rmm_lib.grids.limits import benchmark_limits
 from rmm_lib.hooks import TrainingHooks
 from rmm_lib.recipes import compare as R
 
 ROOT = Path(__file__).resolve().parents[1]
+LIMITS = benchmark_limits(log=lambda *_: None)
 
 
 class Concat(nn.Module):
@@ -76,8 +78,11 @@ def test_the_rows_are_the_chapters_numbers(registry):
     runs = G.by_model(records.results(G.GRID, log=lambda *_: None))
     runs = {k.replace("concat|", "concat_rows|"): v for k, v in runs.items() if k.startswith("concat|")} | runs
     rows = footing.rows("concat_rows", runs)
-    for situation in G.HEAD_TO_HEAD.values():
+    for title, situation in G.HEAD_TO_HEAD.items():
         assert rows.differences[situation]["mean"] == pytest.approx(G.versus_baseline(runs, "concat", situation)["mean"])
+        # the limit beside each score is the limit of that situation's own test masks
+        limit = rows.tables["concat_rows: scores and the limit (accuracy %)"][title]["limit"]
+        assert limit == f"{100 * G.situation_limit(LIMITS, situation):.1f}"
     robust = rows.tables["concat_rows: robustness under the complete-training sweeps"]
     assert set(robust) == {"image missing (sweep 0-100 %)", "text missing (sweep 0-100 %)"}
     assert (None, "auc") in rows.regime_differences
@@ -236,6 +241,12 @@ def test_a_control_is_the_trained_model_evaluated_again_with_its_attributes_set(
     result = record["cells"]["blind|rate:0.5/seed=0"]["result"]
     assert set(result["floor"]) == set(result["test"]) == {"complete", "same"}
     assert result["floor"]["complete"]["accuracy"] < result["test"]["complete"]["accuracy"] - 0.05
+    # the rows read a "floor" control as the chapter's floor: learned - floor and the reachable room
+    rows = footing.rows("blind", footing.runs("blind", root=tmp_path, log=lambda *_: None))
+    scores = rows.tables["blind: scores and the limit (accuracy %)"]["same rate 0.5"]
+    assert {"floor (control)", "learned - floor", "reachable room: limit - floor"} <= set(scores)
+    plain = footing.rows("concat", G.by_model(records.results(G.GRID, log=lambda *_: None)))
+    assert "floor (control)" not in plain.tables["concat: scores and the limit (accuracy %)"]["same rate 0.5"]
     registry("no_attribute", Concat, protocols=("rate:0.5",), seeds=(0,), controls={"floor": {"blind": True}})
     with pytest.raises(ValueError, match="control 'floor' sets \\['blind'\\], which the model does not have"):
         footing.run("no_attribute", root=tmp_path, log=lambda *_: None)
